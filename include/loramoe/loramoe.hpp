@@ -8,25 +8,50 @@
 #include <loramoe/core/gemm.hpp>
 #include <loramoe/core/parameters.hpp>
 #include <loramoe/core/random.hpp>
+#include <loramoe/core/gradient_mode.hpp>
 #include <loramoe/core/tensor.hpp>
+#include <loramoe/core/tensor_layout.hpp>
 #include <loramoe/core/view.hpp>
 
+#include <loramoe/cpu/attention.hpp>
+#include <loramoe/cpu/cross_entropy.hpp>
 #include <loramoe/cpu/dropout.hpp>
 #include <loramoe/cpu/elementwise.hpp>
+#include <loramoe/cpu/embedding.hpp>
 #include <loramoe/cpu/gating.hpp>
 #include <loramoe/cpu/gemm.hpp>
 #include <loramoe/cpu/memory.hpp>
+#include <loramoe/cpu/rmsnorm.hpp>
+#include <loramoe/cpu/rope.hpp>
 #include <loramoe/cpu/routing.hpp>
 #include <loramoe/cpu/softmax.hpp>
+#include <loramoe/cpu/swiglu.hpp>
 
+#include <loramoe/nn/attention.hpp>
+#include <loramoe/nn/linear.hpp>
+#include <loramoe/nn/llama_block.hpp>
+#include <loramoe/nn/llama_config.hpp>
+#include <loramoe/nn/llama_model.hpp>
+#include <loramoe/nn/llama_weights.hpp>
+#include <loramoe/nn/projection.hpp>
+#include <loramoe/nn/rmsnorm.hpp>
+#include <loramoe/nn/rotary.hpp>
+#include <loramoe/nn/token_batch.hpp>
+
+#include <loramoe/moe/adapter_config.hpp>
 #include <loramoe/moe/balance/balance.hpp>
 #include <loramoe/moe/lora_expert.hpp>
 #include <loramoe/moe/loramoe_linear.hpp>
 #include <loramoe/moe/router.hpp>
 #include <loramoe/moe/routing_batch.hpp>
 
+#include <loramoe/io/adapter.hpp>
 #include <loramoe/io/atomic_file.hpp>
+#include <loramoe/io/hf_checkpoint.hpp>
+#include <loramoe/io/mapped_file.hpp>
+#include <loramoe/io/metadata.hpp>
 #include <loramoe/io/safetensors.hpp>
 
 #include <loramoe/check/gradcheck.hpp>
 #include <loramoe/check/layer_case.hpp>
+#include <loramoe/check/model_case.hpp>

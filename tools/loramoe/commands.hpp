@@ -7,5 +7,6 @@
 namespace loramoe::cli {
 
 void add_layer_command(CLI::App& app);
+void add_model_command(CLI::App& app);
 
 }  // namespace loramoe::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
     CLI::App app{"loramoe: LoRAMoE on a frozen LLaMA (CPU reference, cross-checks, training, the demo)", "loramoe"};
     app.require_subcommand(1);
     loramoe::cli::add_layer_command(app);
+    loramoe::cli::add_model_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

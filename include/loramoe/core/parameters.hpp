@@ -19,7 +19,7 @@ struct parameter_slice {
 
     parameter_slice slice(index offset, index count) const {
         LORAMOE_ASSERT(offset >= 0 && count >= 0 && offset + count <= size);
-        return {values + offset, grads + offset, count};
+        return {values + offset, grads ? grads + offset : nullptr, count};
     }
     bool bound() const { return values != nullptr || size == 0; }
 };
@@ -28,13 +28,18 @@ template <class T, class Backend = cpu>
 class parameter_buffer {
 public:
     parameter_buffer() = default;
-    explicit parameter_buffer(index count) : values_({count}), grads_({count}) {
+    // Without gradients (frozen weights) the buffer holds values only, and slices have grads = null.
+    explicit parameter_buffer(index count, bool with_grads = true) : values_({count}) {
         values_.zero();
-        grads_.zero();
+        if (with_grads) {
+            grads_.resize({count});
+            grads_.zero();
+        }
     }
 
     index size() const { return values_.size(); }
-    parameter_slice<T> all() { return {values_.data(), grads_.data(), size()}; }
+    bool has_grads() const { return grads_.size() == values_.size() && size() > 0; }
+    parameter_slice<T> all() { return {values_.data(), has_grads() ? grads_.data() : nullptr, size()}; }
     parameter_slice<T> slice(index offset, index count) { return all().slice(offset, count); }
 
     // Gradients accumulate (+=) over backward calls; the owner zeroes them once per optimizer step.

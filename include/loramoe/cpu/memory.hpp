@@ -8,6 +8,7 @@
 #include <new>
 
 #include <loramoe/core/memory.hpp>
+#include <loramoe/core/view.hpp>
 
 namespace loramoe {
 
@@ -67,6 +68,17 @@ void copy_to_host(cpu, const T* source, T* host_destination, index count) {
 template <class T>
 void copy_from_host(cpu, const T* host_source, T* destination, index count) {
     copy(cpu{}, host_source, destination, count);
+}
+
+// Strided matrix transfers (a LoRA expert's B_i is a column block of B_cat).
+template <class T>
+void download(cpu, matrix_view<const T> source, matrix_view<T> host_destination) {
+    LORAMOE_ASSERT(source.rows == host_destination.rows && source.cols == host_destination.cols);
+    for (index i = 0; i < source.rows; ++i) copy(cpu{}, source.row(i), host_destination.row(i), source.cols);
+}
+template <class T>
+void upload(cpu, matrix_view<const T> host_source, matrix_view<T> destination) {
+    download(cpu{}, host_source, destination);
 }
 
 }  // namespace loramoe

@@ -27,10 +27,12 @@
 #include <loramoe/cpu/elementwise.hpp>
 #include <loramoe/cpu/gating.hpp>
 #include <loramoe/cpu/gemm.hpp>
+#include <loramoe/core/gradient_mode.hpp>
 #include <loramoe/moe/balance/balance.hpp>
 #include <loramoe/moe/lora_expert.hpp>
 #include <loramoe/moe/router.hpp>
 #include <loramoe/moe/routing_batch.hpp>
+#include <loramoe/nn/linear.hpp>
 
 namespace loramoe::moe {
 
@@ -49,16 +51,11 @@ struct loramoe_config {
     execution_path path = execution_path::fused;
 };
 
-// The linear beside the experts: W0 (d_out, d_in) and an optional bias (d_out). Gradients go where a
-// gradient pointer is given (full fine-tuning); null means frozen. An empty weight means no base at
-// all: the layer then computes the experts' sum alone (LoRAMoE beside a whole FFN block).
+// The linear beside the experts is an nn::linear_weights: W0 (d_out, d_in) and an optional bias,
+// frozen unless gradient pointers are given (full fine-tuning). An empty weight means no base at all:
+// the layer then computes the experts' sum alone (LoRAMoE beside a whole FFN block).
 template <class T>
-struct base_linear {
-    matrix_view<const T> weight;
-    const T* bias = nullptr;
-    T* weight_grad = nullptr;
-    T* bias_grad = nullptr;
-};
+using base_linear = nn::linear_weights<T>;
 
 template <scalar T, backend Backend = cpu, int Experts = dynamic, int Rank = dynamic,
           balancing_loss Balance = balance::lbc>
@@ -122,7 +119,7 @@ public:
     }
 
     void set_base(const base_linear<T>& base) {
-        if (base.weight.data != nullptr) require_shape(base.weight, out_features(), in_features(), "base weight W0");
+        if (!base.empty()) require_shape(base.weight, out_features(), in_features(), "base weight W0");
         base_ = base;
     }
 
@@ -201,9 +198,10 @@ public:
     //   dh = s g o dhs                                   dg_i = s sum_j dhs_ij h_ij  + balance_weight dloss/dg_i
     //   dz = g o (dg - <g, dg>)                          dP = [dh | dz]
     //   d[A_cat; W_r] += dP^T x                          dx = dy W0 + dP [A_cat; W_r]
-    // and, when the base is trainable, dW0 += dy^T x, db += sum_t dy. dx may be empty (not needed).
+    // and, when the base is trainable, dW0 += dy^T x, db += sum_t dy. dx may be empty (not needed);
+    // it is overwritten, or accumulated into with gradient_mode::accumulate.
     void backward(matrix_view<const T> x, matrix_view<const T> dy, const routing_batch<T>& batch, T balance_weight,
-                  saved& s, matrix_view<T> dx) {
+                  saved& s, matrix_view<T> dx, gradient_mode dx_mode = gradient_mode::overwrite) {
         check_input(x, batch);
         require_shape(dy, x.rows, out_features(), "loramoe_linear output gradient dy");
         if (!dx.empty()) require_shape(dx, x.rows, in_features(), "loramoe_linear input gradient dx");
@@ -259,11 +257,11 @@ public:
                      transpose::no, T(1), expert_a(a_grad(), i, rank()));
         }
 
+        if (!base_.empty())
+            nn::linear_backward(Backend{}, base_, x, dy, dx, dx_mode);   // dx (=/+=) dy W0, and dW0, db if trainable
+        else if (!dx.empty() && dx_mode == gradient_mode::overwrite)
+            fill_matrix(Backend{}, dx, T(0));
         if (!dx.empty()) {
-            if (base_.weight.data != nullptr)
-                gemm(Backend{}, T(1), dy, transpose::no, base_.weight, transpose::no, T(0), dx);
-            else
-                fill_matrix(Backend{}, dx, T(0));
             if (joint) {
                 gemm(Backend{}, T(1), as_const(s.grad_projected.matrix()), transpose::no,
                      as_const(a_and_router(parameters_.values)), transpose::no, T(1), dx);
@@ -272,10 +270,6 @@ public:
                 for (index i = 0; i < experts(); ++i) add_expert_input_gradient(as_const(expert_block(dh, i)), i, s, dx);
             }
         }
-        if (base_.weight_grad != nullptr)
-            gemm(Backend{}, T(1), dy, transpose::yes, x, transpose::no, T(1),
-                 matrix_view<T>(base_.weight_grad, out_features(), in_features()));
-        if (base_.bias_grad != nullptr) add_column_sums(Backend{}, dy, base_.bias_grad);
     }
 
 private:
@@ -313,12 +307,10 @@ private:
     }
 
     void base_forward(matrix_view<const T> x, matrix_view<T> y) const {
-        if (base_.weight.data == nullptr) {
+        if (base_.empty())
             fill_matrix(Backend{}, y, T(0));
-            return;
-        }
-        gemm(Backend{}, T(1), x, transpose::no, base_.weight, transpose::yes, T(0), y);
-        if (base_.bias != nullptr) add_bias(Backend{}, base_.bias, y);
+        else
+            nn::linear_forward(Backend{}, base_, x, y);
     }
 
     void gates_forward(matrix_view<T> logits, matrix_view<T> gates) const {

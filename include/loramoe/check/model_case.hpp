@@ -1,0 +1,81 @@
+#pragma once
+// The `loramoe model` cross-check contract: a HF LLaMA checkpoint with a LoRAMoE adapter, forward and
+// backward on one batch, so that anyone can check their own implementation against this one.
+//
+// MODEL is a HF folder (config.json + model.safetensors or shards), ADAPTER an adapter folder
+// (adapter_config.json + adapter_model.safetensors, official names), BATCH.safetensors holds
+// input_ids, attention_mask, labels [B,S] and task_types [B] (integers). The program computes in the
+// precision of the stored weights (F64 in double, anything else in float) and writes loss, ce_loss,
+// lbc_loss (the unweighted sum over the adapted linears), logits [B,S,V] and grad.<name> = d loss /
+// d <name> for every adapter tensor.
+
+#include <filesystem>
+
+#include <loramoe/io/adapter.hpp>
+#include <loramoe/io/hf_checkpoint.hpp>
+#include <loramoe/io/safetensors.hpp>
+#include <loramoe/nn/llama_model.hpp>
+
+namespace loramoe::check {
+
+// Reads BATCH.safetensors into a token_batch (shapes checked; values are checked by the model).
+inline nn::token_batch read_token_batch(const std::filesystem::path& path) {
+    const io::safetensors_reader in(path);
+    const auto& shape = in.entry("input_ids").shape;
+    if (shape.size() != 2)
+        fail<shape_error>("{}: input_ids has shape {}, expected [B, S]", path.string(), shape);
+    nn::token_batch batch;
+    batch.samples = shape[0];
+    batch.tokens = shape[1];
+    auto read = [&](const char* name, const shape_type& expected) {
+        const auto t = in.read<std::int64_t>(name, expected);
+        return std::vector<std::int64_t>(t.span().begin(), t.span().end());
+    };
+    batch.input_ids = read("input_ids", shape);
+    batch.attention_mask = read("attention_mask", shape);
+    batch.labels = read("labels", shape);
+    batch.task_types = read("task_types", {batch.samples});
+    return batch;
+}
+
+namespace detail {
+
+template <class T>
+void run_model_case_as(const std::filesystem::path& model_dir, const std::filesystem::path& adapter_dir,
+                       const nn::token_batch& batch, const std::filesystem::path& out_path) {
+    nn::llama_model<T> model(io::read_llama_config(model_dir), io::read_adapter_config(adapter_dir));
+    io::load_base_weights(model_dir, model);
+    io::load_adapter_weights(adapter_dir, model);
+    typename nn::llama_model<T>::saved saved;
+    const nn::model_losses losses = model.forward(batch, saved);
+    model.backward(saved);
+
+    io::safetensors_writer out;
+    auto scalar = [&](const char* name, double value) {
+        const T v = static_cast<T>(value);
+        out.add(name, &v, {});
+    };
+    scalar("loss", losses.loss);
+    scalar("ce_loss", losses.ce);
+    scalar("lbc_loss", losses.lbc);
+    out.add("logits", saved.logits.data(), {batch.samples, batch.tokens, model.config().vocab_size});
+    io::for_each_adapter_tensor(model, [&](const std::string& name, matrix_view<T>, matrix_view<T> grad) {
+        tensor<T, cpu> host({grad.rows, grad.cols});
+        download(cpu{}, as_const(grad), host.matrix());
+        out.add("grad." + name, host);
+    });
+    out.write(out_path);
+}
+
+}  // namespace detail
+
+inline void run_model_case(const std::filesystem::path& model_dir, const std::filesystem::path& adapter_dir,
+                           const std::filesystem::path& batch_path, const std::filesystem::path& out_path) {
+    const nn::token_batch batch = read_token_batch(batch_path);
+    if (io::checkpoint_dtype(model_dir) == io::dtype::f64)
+        detail::run_model_case_as<double>(model_dir, adapter_dir, batch, out_path);
+    else
+        detail::run_model_case_as<float>(model_dir, adapter_dir, batch, out_path);
+}
+
+}  // namespace loramoe::check

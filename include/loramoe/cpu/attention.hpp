@@ -1,0 +1,123 @@
+#pragma once
+// Causal self-attention with grouped-query heads and a key padding mask, on the host, forward and
+// backward. One (sample, head) pair at a time, in parallel over pairs.
+//
+// q (B*S, H*Dh) and k, v (B*S, Hkv*Dh), rotary already applied; query head h reads kv head
+// h / (H/Hkv), as HF's repeat_interleave; mask (B*S): 1 real token, 0 padding, or null.
+//   forward:   s_ij = q_i . k_j / sqrt(Dh) over the keys j <= i that are real tokens
+//              p_i = softmax(s_i) over those keys,  o_i = sum_j p_ij v_j
+//              A query that may see no key (left padding) attends uniformly to all S keys, as the
+//              masked_fill with the dtype's minimum of HF's LLaMA does; no gradient reaches its scores.
+//   backward:  dp_ij = do_i . v_j,   ds_ij = p_ij (dp_ij - sum_j' p_ij' dp_ij') / sqrt(Dh)
+//              dq_i = sum_j ds_ij k_j,   dk_j = sum_i ds_ij q_i,   dv_j = sum_i p_ij do_i
+//              (dk, dv summed over the query heads that share a kv head)
+
+#include <cmath>
+#include <vector>
+
+#include <loramoe/core/gemm.hpp>
+#include <loramoe/core/view.hpp>
+#include <loramoe/cpu/gemm.hpp>
+#include <loramoe/cpu/parallel.hpp>
+#include <loramoe/cpu/softmax.hpp>
+
+namespace loramoe {
+
+struct attention_shape {
+    index samples = 0;    // B
+    index tokens = 0;     // S
+    index heads = 0;      // H
+    index kv_heads = 0;   // Hkv
+    index head_dim = 0;   // Dh
+
+    index group() const { return heads / kv_heads; }
+};
+
+namespace detail {
+// The first real key of a sample (tokens if none): query i sees a key iff i >= first_real_key.
+template <class T>
+index first_real_key(const T* mask, index tokens) {
+    if (mask == nullptr) return 0;
+    for (index j = 0; j < tokens; ++j)
+        if (mask[j] != T(0)) return j;
+    return tokens;
+}
+
+}  // namespace detail
+
+// probs (B, H, S, S) is saved for backward; out (B*S, H*Dh) is overwritten.
+template <class T>
+void attention_forward(cpu, const attention_shape& a, matrix_view<const T> q, matrix_view<const T> k,
+                       matrix_view<const T> v, const T* mask, T* probs, matrix_view<T> out) {
+    const index S = a.tokens, Dh = a.head_dim;
+    const T scale = T(1) / std::sqrt(static_cast<T>(Dh));
+    parallel_for(cpu{}, a.samples * a.heads, S * S * Dh, [&](index pair) {
+        const index b = pair / a.heads, h = pair % a.heads, g = h / a.group();
+        const T* sample_mask = mask ? mask + b * S : nullptr;
+        const matrix_view<const T> qh = q.row_block(b * S, S).col_block(h * Dh, Dh);
+        const matrix_view<const T> kh = k.row_block(b * S, S).col_block(g * Dh, Dh);
+        const matrix_view<const T> vh = v.row_block(b * S, S).col_block(g * Dh, Dh);
+        const matrix_view<T> p(probs + pair * S * S, S, S);
+        gemm(cpu{}, scale, qh, transpose::no, kh, transpose::yes, T(0), p);
+        const index first = detail::first_real_key(sample_mask, S);
+        for (index i = 0; i < S; ++i) {
+            T* row = p.row(i);
+            if (i < first) {   // no visible key
+                for (index j = 0; j < S; ++j) row[j] = T(1) / static_cast<T>(S);
+                continue;
+            }
+            // Masked keys get -inf, i.e. probability 0; keys after i are not computed at all.
+            for (index j = first; j <= i; ++j)
+                if (sample_mask && sample_mask[j] == T(0)) row[j] = -INFINITY;
+            softmax_row(row + first, row + first, i - first + 1);
+            for (index j = 0; j < first; ++j) row[j] = 0;
+            for (index j = i + 1; j < S; ++j) row[j] = 0;
+        }
+        gemm(cpu{}, T(1), as_const(p), transpose::no, vh, transpose::no, T(0),
+             out.row_block(b * S, S).col_block(h * Dh, Dh));
+    });
+}
+
+// Overwrites dq, dk and dv.
+template <class T>
+void attention_backward(cpu, const attention_shape& a, matrix_view<const T> q, matrix_view<const T> k,
+                        matrix_view<const T> v, const T* mask, const T* probs, matrix_view<const T> dout,
+                        matrix_view<T> dq, matrix_view<T> dk, matrix_view<T> dv) {
+    const index S = a.tokens, Dh = a.head_dim;
+    const T scale = T(1) / std::sqrt(static_cast<T>(Dh));
+    // In parallel over (sample, kv head): the query heads of a group add into the same dk, dv.
+    parallel_for(cpu{}, a.samples * a.kv_heads, a.group() * S * S * Dh, [&](index pair) {
+        const index b = pair / a.kv_heads, g = pair % a.kv_heads;
+        const T* sample_mask = mask ? mask + b * S : nullptr;
+        const index first = detail::first_real_key(sample_mask, S);
+        const matrix_view<const T> kh = k.row_block(b * S, S).col_block(g * Dh, Dh);
+        const matrix_view<const T> vh = v.row_block(b * S, S).col_block(g * Dh, Dh);
+        const matrix_view<T> dkh = dk.row_block(b * S, S).col_block(g * Dh, Dh);
+        const matrix_view<T> dvh = dv.row_block(b * S, S).col_block(g * Dh, Dh);
+        std::vector<T> ds_memory(static_cast<std::size_t>(S * S));
+        const matrix_view<T> ds(ds_memory.data(), S, S);
+        for (index r = 0; r < a.group(); ++r) {
+            const index h = g * a.group() + r;
+            const matrix_view<const T> p(probs + (b * a.heads + h) * S * S, S, S);
+            const matrix_view<const T> qh = q.row_block(b * S, S).col_block(h * Dh, Dh);
+            const matrix_view<const T> doh = dout.row_block(b * S, S).col_block(h * Dh, Dh);
+            const T beta = r == 0 ? T(0) : T(1);   // the group's first head overwrites dk, dv
+            gemm(cpu{}, T(1), p, transpose::yes, doh, transpose::no, beta, dvh);       // dv = p^T do
+            gemm(cpu{}, T(1), doh, transpose::no, vh, transpose::yes, T(0), ds);      // dp = do v^T
+            for (index i = 0; i < S; ++i) {
+                T* row = ds.row(i);
+                if (i < first) {
+                    for (index j = 0; j < S; ++j) row[j] = 0;
+                    continue;
+                }
+                softmax_row_backward(p.row(i), row, row, S);
+                for (index j = 0; j < S; ++j) row[j] *= scale;
+            }
+            gemm(cpu{}, T(1), as_const(ds), transpose::no, kh, transpose::no, T(0),
+                 dq.row_block(b * S, S).col_block(h * Dh, Dh));                         // dq = ds k
+            gemm(cpu{}, T(1), as_const(ds), transpose::yes, qh, transpose::no, beta, dkh);  // dk = ds^T q
+        }
+    });
+}
+
+}  // namespace loramoe

@@ -1,0 +1,129 @@
+#pragma once
+// HuggingFace checkpoint folders: config.json with model.safetensors, or with the shards that
+// model.safetensors.index.json lists. Weights stored as F32, F64, F16 or BF16 are converted to the
+// model's compute type. Writes are atomic, file by file.
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <loramoe/io/atomic_file.hpp>
+#include <loramoe/io/safetensors.hpp>
+#include <loramoe/nn/llama_config.hpp>
+#include <loramoe/nn/llama_model.hpp>
+
+namespace loramoe::io {
+
+inline nlohmann::json read_json_file(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    if (!in) fail<io_error>("cannot open {}", path.string());
+    try {
+        return nlohmann::json::parse(in);
+    } catch (const nlohmann::json::exception& e) {
+        fail<format_error>("{}: not valid JSON ({})", path.string(), e.what());
+    }
+}
+
+inline nn::llama_config read_llama_config(const std::filesystem::path& folder) {
+    const auto path = folder / "config.json";
+    return nn::llama_config::from_json(read_json_file(path), path.string());
+}
+
+// The safetensors files of a checkpoint folder, and which one holds each tensor.
+class checkpoint_files {
+public:
+    explicit checkpoint_files(const std::filesystem::path& folder) : folder_(folder) {
+        const auto index_path = folder / "model.safetensors.index.json";
+        if (std::filesystem::exists(index_path)) {
+            const auto index = read_json_file(index_path);
+            const auto map = index.find("weight_map");
+            if (map == index.end() || !map->is_object())
+                fail<format_error>("{}: no weight_map object", index_path.string());
+            for (const auto& [tensor, file] : map->items()) {
+                if (!file.is_string()) fail<format_error>("{}: weight_map['{}'] is not a file name", index_path.string(), tensor);
+                const std::string name = file.get<std::string>();
+                if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+                    fail<format_error>("{}: weight_map['{}'] = '{}' is not a file name in the folder", index_path.string(),
+                                       tensor, name);
+                shard_of_[tensor] = name;
+                if (!readers_.contains(name)) readers_.emplace(name, std::make_unique<safetensors_reader>(folder / name));
+            }
+            for (const auto& [tensor, shard] : shard_of_)
+                if (!readers_.at(shard)->contains(tensor))
+                    fail<format_error>("{}: the index puts tensor '{}' in {}, which does not hold it", index_path.string(),
+                                       tensor, shard);
+        } else {
+            const auto single = folder / "model.safetensors";
+            if (!std::filesystem::exists(single))
+                fail<io_error>("{}: neither model.safetensors nor model.safetensors.index.json", folder.string());
+            auto reader = std::make_unique<safetensors_reader>(single);
+            for (const auto& e : reader->entries()) shard_of_[e.name] = "model.safetensors";
+            readers_.emplace("model.safetensors", std::move(reader));
+        }
+    }
+
+    const std::filesystem::path& folder() const { return folder_; }
+    bool contains(const std::string& tensor) const { return shard_of_.contains(tensor); }
+    const std::map<std::string, std::string>& tensors() const { return shard_of_; }
+
+    const safetensors_reader& file_of(const std::string& tensor) const {
+        const auto it = shard_of_.find(tensor);
+        if (it == shard_of_.end()) fail<format_error>("{}: the checkpoint has no tensor '{}'", folder_.string(), tensor);
+        return *readers_.at(it->second);
+    }
+    const tensor_entry& entry(const std::string& tensor) const { return file_of(tensor).entry(tensor); }
+
+private:
+    std::filesystem::path folder_;
+    std::map<std::string, std::string> shard_of_;
+    std::map<std::string, std::unique_ptr<safetensors_reader>> readers_;
+};
+
+// The dtype the checkpoint stores its embedding in: F64 checkpoints compute in double, others in float.
+inline dtype checkpoint_dtype(const std::filesystem::path& folder) {
+    return checkpoint_files(folder).entry("model.embed_tokens.weight").type;
+}
+
+namespace detail {
+// Tensors a checkpoint may hold that the model does not need.
+inline bool ignorable_checkpoint_tensor(const std::string& name, const nn::llama_config& config) {
+    return name.ends_with("rotary_emb.inv_freq") || (config.tie_word_embeddings && name == "lm_head.weight");
+}
+}  // namespace detail
+
+// Loads every base weight of `model` from the folder; every tensor must be there with its shape, and
+// the checkpoint must hold nothing the model does not know.
+template <class T, class Backend, class Shape>
+void load_base_weights(const std::filesystem::path& folder, nn::llama_model<T, Backend, Shape>& model) {
+    const checkpoint_files files(folder);
+    for (const auto& [name, shard] : files.tensors())
+        if (model.layout().find(name) == nullptr && !detail::ignorable_checkpoint_tensor(name, model.config()))
+            fail<format_error>("{}: tensor '{}' in {} is not part of a LLaMA with this config.json", folder.string(), name,
+                               shard);
+    for (const named_tensor& t : model.layout().tensors()) {
+        const auto& reader = files.file_of(t.name);
+        const tensor<T, cpu> host = reader.template read<T>(t.name, t.shape);
+        copy_from_host(Backend{}, host.data(), model.base().values().data() + t.offset, t.size());
+    }
+}
+
+// Writes config.json and model.safetensors (F32 or F64 as T) into the folder, creating it if needed.
+template <class T, class Backend, class Shape>
+void save_hf_checkpoint(const std::filesystem::path& folder, const nn::llama_model<T, Backend, Shape>& model) {
+    std::filesystem::create_directories(folder);
+    safetensors_writer writer;
+    writer.set_metadata("format", "pt");
+    const tensor<T, cpu> values = to_host(model.base().values());
+    for (const named_tensor& t : model.layout().tensors()) writer.add(t.name, values.data() + t.offset, t.shape);
+    writer.write(folder / "model.safetensors");
+    nn::llama_config config = model.config();
+    config.torch_dtype = std::is_same_v<T, double> ? "float64" : "float32";
+    write_text_atomically(folder / "config.json", config.to_json().dump(2) + "\n");
+}
+
+}  // namespace loramoe::io

@@ -1,0 +1,228 @@
+#pragma once
+// A LLaMA decoder block (HF's LlamaDecoderLayer) with LoRAMoE adapters on any of its linears.
+//
+//   x1 = rmsnorm(h)                       q, k, v = x1 Wq^T, x1 Wk^T, x1 Wv^T    (each maybe LoRAMoE)
+//   q, k = rope(q), rope(k)               o = attention(q, k, v)                 h2 = h + o Wo^T
+//   x2 = rmsnorm(h2)                      a = silu(x2 Wg^T) o (x2 Wu^T)          h' = h2 + a Wd^T (+ ffn adapter(x2))
+//
+// Shapes (M = B*S rows): h, x1, h2, x2 (M, D); q, o (M, H*Dh); k, v (M, Hkv*Dh); gate, up, a (M, F).
+// The sizes may be fixed at compile time through block_shape<D, H, Hkv, Dh, F>; `dynamic` reads them
+// from the config.
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <loramoe/core/extent.hpp>
+#include <loramoe/core/parameters.hpp>
+#include <loramoe/core/tensor_layout.hpp>
+#include <loramoe/cpu/swiglu.hpp>
+#include <loramoe/moe/adapter_config.hpp>
+#include <loramoe/nn/attention.hpp>
+#include <loramoe/nn/llama_config.hpp>
+#include <loramoe/nn/llama_weights.hpp>
+#include <loramoe/nn/projection.hpp>
+#include <loramoe/nn/rmsnorm.hpp>
+#include <loramoe/nn/rotary.hpp>
+
+namespace loramoe::nn {
+
+template <int Hidden = dynamic, int Heads = dynamic, int KvHeads = dynamic, int HeadDim = dynamic, int Ffn = dynamic>
+struct block_shape {
+    static constexpr int hidden = Hidden;
+    static constexpr int heads = Heads;
+    static constexpr int kv_heads = KvHeads;
+    static constexpr int head_dim = HeadDim;
+    static constexpr int ffn = Ffn;
+};
+
+// What every block reads about the batch.
+template <class T>
+struct sequence_context {
+    index samples = 0;                         // B
+    index tokens = 0;                          // S
+    const T* attention_mask = nullptr;         // (B*S) in the backend's memory, or null: no padding
+    const std::int64_t* positions = nullptr;   // (B*S) in the backend's memory
+    moe::routing_batch<T> routing;             // what the adapters' balancing loss sees
+};
+
+template <scalar T, backend Backend = cpu, class Shape = block_shape<>>
+class llama_block {
+public:
+    using projection_type = projection<T, Backend>;
+    using adapter_type = typename projection_type::adapter_type;
+
+    struct saved {
+        typename rms_norm<T, Backend>::saved input_norm, post_norm;
+        typename causal_attention<T, Backend>::saved attention;
+        std::array<typename projection_type::saved, 7> linears;
+        typename adapter_type::saved ffn_adapter;
+        tensor<T, Backend> x1;                  // (M, D)
+        tensor<T, Backend> q, k, v;             // (M, H*Dh), (M, Hkv*Dh) x2, after rope
+        tensor<T, Backend> o;                   // (M, H*Dh)
+        tensor<T, Backend> h2, x2;              // (M, D)
+        tensor<T, Backend> gate, up, act;       // (M, F)
+        tensor<T, Backend> ffn_adapter_output;  // (M, D)
+    };
+
+    // Backward scratch, shared by the blocks of a model.
+    struct workspace {
+        tensor<T, Backend> dx1, dq, dk, dv, dattention, dx2, dgate, dup, dact;
+    };
+
+    // `base` holds the model's weights at the offsets of `layout` (grads null when frozen); adapters,
+    // when given, are created unbound: bind them with for_each_adapter.
+    llama_block(const llama_config& config, index layer, const tensor_layout& layout, parameter_slice<T> base,
+                const std::optional<moe::adapter_config>& adapters, const rotary_embedding<T, Backend>* rotary,
+                std::uint64_t seed)
+        : layer_(layer),
+          hidden_(config.hidden_size, "hidden_size"),
+          heads_(config.num_attention_heads, "num_attention_heads"),
+          kv_heads_(config.num_key_value_heads, "num_key_value_heads"),
+          head_dim_(config.head_dim, "head_dim"),
+          ffn_(config.intermediate_size, "intermediate_size"),
+          rotary_(rotary),
+          attention_{config.num_attention_heads, config.num_key_value_heads, config.head_dim} {
+        const std::string prefix = layer_prefix(layer);
+        auto values = [&](const std::string& name) { return base.values + layout.at(prefix + name).offset; };
+        auto grads = [&](const std::string& name) {
+            return base.grads ? base.grads + layout.at(prefix + name).offset : nullptr;
+        };
+        input_norm_ = {values("input_layernorm.weight"), grads("input_layernorm.weight"), static_cast<T>(config.rms_norm_eps)};
+        post_norm_ = {values("post_attention_layernorm.weight"), grads("post_attention_layernorm.weight"),
+                      static_cast<T>(config.rms_norm_eps)};
+        for (block_linear linear : block_linears) {
+            const std::string name = module_name(linear);
+            const auto [out, in] = linear_shape(config, linear);
+            linear_weights<T> w{matrix_view<const T>(values(name + ".weight"), out, in)};
+            w.weight_grad = grads(name + ".weight");
+            if (has_bias(config, linear)) {
+                w.bias = values(name + ".bias");
+                w.bias_grad = grads(name + ".bias");
+            }
+            std::optional<adapter_type> adapter;
+            if (adapters && adapters->placement == moe::adapter_placement::linears && adapters->targets(prefix + name))
+                adapter.emplace(adapters->layer_config(in, out, seed + static_cast<std::uint64_t>(linear)), adapters->balance());
+            linears_.emplace_back(w, std::move(adapter));
+        }
+        if (adapters && adapters->placement == moe::adapter_placement::ffn)
+            ffn_adapter_.emplace(adapters->layer_config(hidden(), hidden(), seed + 7), adapters->balance());
+    }
+
+    index layer() const { return layer_; }
+    index hidden() const { return hidden_.value(); }
+
+    // f(module name, adapter) for every adapter of the block, in a fixed order.
+    template <class F>
+    void for_each_adapter(F&& f) {
+        const std::string prefix = layer_prefix(layer_);
+        for (block_linear linear : block_linears)
+            if (adapter_type* adapter = linears_[static_cast<std::size_t>(linear)].adapter())
+                f(prefix + module_name(linear), *adapter);
+        if (ffn_adapter_) f(prefix + "mlp", *ffn_adapter_);
+    }
+
+    // The sum of the block's unweighted balancing losses from the last forward.
+    T balance_loss(const saved& s) const {
+        T total = 0;
+        for (std::size_t i = 0; i < linears_.size(); ++i) total += linears_[i].balance_loss(s.linears[i]);
+        if (ffn_adapter_) total += s.ffn_adapter.balance_loss;
+        return total;
+    }
+
+    // h (M, D) -> out (M, D)
+    void forward(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> out, saved& s, bool training) {
+        const index m = h.rows, q_width = heads_.value() * head_dim_.value(), kv_width = kv_heads_.value() * head_dim_.value();
+        for (auto* t : {&s.x1, &s.h2, &s.x2}) t->resize({m, hidden()});
+        for (auto* t : {&s.q, &s.o}) t->resize({m, q_width});
+        for (auto* t : {&s.k, &s.v}) t->resize({m, kv_width});
+        for (auto* t : {&s.gate, &s.up, &s.act}) t->resize({m, ffn_.value()});
+
+        input_norm_.forward(h, s.x1.matrix(), s.input_norm);
+        run(block_linear::q, s.x1, s.q, c, s, training);
+        run(block_linear::k, s.x1, s.k, c, s, training);
+        run(block_linear::v, s.x1, s.v, c, s, training);
+        rotary_->forward(s.q.matrix(), c.positions);
+        rotary_->forward(s.k.matrix(), c.positions);
+        attention_.forward(c.samples, c.tokens, s.q.matrix(), s.k.matrix(), s.v.matrix(), c.attention_mask, s.o.matrix(),
+                           s.attention);
+        run(block_linear::o, s.o, s.h2, c, s, training);
+        axpy(Backend{}, T(1), h, s.h2.matrix());   // h2 = h + o Wo^T
+
+        post_norm_.forward(s.h2.matrix(), s.x2.matrix(), s.post_norm);
+        run(block_linear::gate, s.x2, s.gate, c, s, training);
+        run(block_linear::up, s.x2, s.up, c, s, training);
+        swiglu_forward(Backend{}, as_const(s.gate.matrix()), as_const(s.up.matrix()), s.act.matrix());
+        run(block_linear::down, s.act, out, c, s, training);
+        if (ffn_adapter_) {
+            s.ffn_adapter_output.resize({m, hidden()});
+            ffn_adapter_->forward(s.x2.matrix(), c.routing, s.ffn_adapter_output.matrix(), s.ffn_adapter, training);
+            axpy(Backend{}, T(1), as_const(s.ffn_adapter_output.matrix()), out);
+        }
+        axpy(Backend{}, T(1), as_const(s.h2.matrix()), out);   // out = h2 + mlp(x2)
+    }
+
+    // dh holds d out on entry and d h on return. Parameter gradients accumulate.
+    void backward(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> dh, saved& s, workspace& w,
+                  T balance_weight) {
+        const index m = h.rows;
+        for (auto* t : {&w.dx1, &w.dx2}) t->resize({m, hidden()});
+        for (auto* t : {&w.dq, &w.dattention}) t->resize({m, s.q.dim(1)});
+        for (auto* t : {&w.dk, &w.dv}) t->resize({m, s.k.dim(1)});
+        for (auto* t : {&w.dgate, &w.dup, &w.dact}) t->resize({m, ffn_.value()});
+
+        // MLP: d out reaches x2 through down, the SwiGLU gate, gate and up (and the ffn adapter).
+        back(block_linear::down, s.act, dh, w.dact, gradient_mode::overwrite, c, s, balance_weight);
+        swiglu_backward(Backend{}, as_const(s.gate.matrix()), as_const(s.up.matrix()), as_const(w.dact.matrix()),
+                        w.dgate.matrix(), w.dup.matrix());
+        back(block_linear::gate, s.x2, w.dgate.matrix(), w.dx2, gradient_mode::overwrite, c, s, balance_weight);
+        back(block_linear::up, s.x2, w.dup.matrix(), w.dx2, gradient_mode::accumulate, c, s, balance_weight);
+        if (ffn_adapter_)
+            ffn_adapter_->backward(s.x2.matrix(), as_const(dh), c.routing, balance_weight, s.ffn_adapter, w.dx2.matrix(),
+                                   gradient_mode::accumulate);
+        post_norm_.backward(s.h2.matrix(), w.dx2.matrix(), s.post_norm, dh, gradient_mode::accumulate);   // dh = d h2
+
+        // Attention: d h2 reaches x1 through o, attention, rope, and q, k, v.
+        back(block_linear::o, s.o, dh, w.dattention, gradient_mode::overwrite, c, s, balance_weight);
+        attention_.backward(c.samples, c.tokens, s.q.matrix(), s.k.matrix(), s.v.matrix(), c.attention_mask, s.attention,
+                            w.dattention.matrix(), w.dq.matrix(), w.dk.matrix(), w.dv.matrix());
+        rotary_->backward(w.dq.matrix(), c.positions);
+        rotary_->backward(w.dk.matrix(), c.positions);
+        back(block_linear::q, s.x1, w.dq.matrix(), w.dx1, gradient_mode::overwrite, c, s, balance_weight);
+        back(block_linear::k, s.x1, w.dk.matrix(), w.dx1, gradient_mode::accumulate, c, s, balance_weight);
+        back(block_linear::v, s.x1, w.dv.matrix(), w.dx1, gradient_mode::accumulate, c, s, balance_weight);
+        input_norm_.backward(h, w.dx1.matrix(), s.input_norm, dh, gradient_mode::accumulate);   // dh = d h
+    }
+
+private:
+    projection_type& linear(block_linear which) { return linears_[static_cast<std::size_t>(which)]; }
+
+    void run(block_linear which, tensor<T, Backend>& x, tensor<T, Backend>& y, const sequence_context<T>& c, saved& s,
+             bool training) {
+        run(which, x, y.matrix(), c, s, training);
+    }
+    void run(block_linear which, tensor<T, Backend>& x, matrix_view<T> y, const sequence_context<T>& c, saved& s,
+             bool training) {
+        linear(which).forward(x.matrix(), c.routing, y, s.linears[static_cast<std::size_t>(which)], training);
+    }
+    void back(block_linear which, tensor<T, Backend>& x, matrix_view<T> dy, tensor<T, Backend>& dx, gradient_mode mode,
+              const sequence_context<T>& c, saved& s, T balance_weight) {
+        linear(which).backward(x.matrix(), as_const(dy), c.routing, balance_weight,
+                               s.linears[static_cast<std::size_t>(which)], dx.matrix(), mode);
+    }
+
+    index layer_;
+    extent<Shape::hidden> hidden_;
+    extent<Shape::heads> heads_;
+    extent<Shape::kv_heads> kv_heads_;
+    extent<Shape::head_dim> head_dim_;
+    extent<Shape::ffn> ffn_;
+    const rotary_embedding<T, Backend>* rotary_;
+    causal_attention<T, Backend> attention_;
+    rms_norm<T, Backend> input_norm_, post_norm_;
+    std::vector<projection_type> linears_;
+    std::optional<adapter_type> ffn_adapter_;
+};
+
+}  // namespace loramoe::nn

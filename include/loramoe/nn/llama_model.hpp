@@ -1,0 +1,231 @@
+#pragma once
+// A LLaMA causal language model (HF's LlamaForCausalLM) with LoRAMoE adapters, and its loss:
+//
+//   h0 = embed(ids);  h_{l+1} = block_l(h_l);  logits = rmsnorm(h_L) W_lm^T      (W_lm = embed when tied)
+//   ce    = mean over counted t of -log softmax(logits_t)[labels_{t+1}]          (labels -100 not counted)
+//   lbc   = sum over the adapted linears of their LBC over the batch              (0 when blc_weight = 0)
+//   loss  = ce + blc_weight * lbc
+//
+// The base weights live in one buffer by their HF names (nn/llama_weights.hpp); they are frozen and
+// get no gradient memory unless model_options::train_base (full fine-tuning). Adapter parameters
+// live in a second buffer. Backward accumulates d loss into the gradients of whatever is trainable.
+
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include <loramoe/core/parameters.hpp>
+#include <loramoe/core/tensor_layout.hpp>
+#include <loramoe/cpu/cross_entropy.hpp>
+#include <loramoe/cpu/embedding.hpp>
+#include <loramoe/moe/adapter_config.hpp>
+#include <loramoe/nn/linear.hpp>
+#include <loramoe/nn/llama_block.hpp>
+#include <loramoe/nn/llama_config.hpp>
+#include <loramoe/nn/llama_weights.hpp>
+#include <loramoe/nn/rmsnorm.hpp>
+#include <loramoe/nn/rotary.hpp>
+#include <loramoe/nn/token_batch.hpp>
+
+namespace loramoe::nn {
+
+struct model_options {
+    bool train_base = false;   // full fine-tuning: every base weight gets a gradient
+    std::uint64_t seed = 0;    // of the adapters' dropout masks
+};
+
+struct model_losses {
+    double loss = 0;           // ce + blc_weight * lbc
+    double ce = 0;
+    double lbc = 0;            // unweighted sum over the adapted linears
+    index counted_tokens = 0;  // the denominator of ce
+};
+
+template <scalar T, backend Backend = cpu, class Shape = block_shape<>>
+class llama_model {
+public:
+    using block_type = llama_block<T, Backend, Shape>;
+    using adapter_type = typename block_type::adapter_type;
+
+    struct saved {
+        tensor<std::int64_t, Backend> ids, positions, targets;   // (M)
+        tensor<T, Backend> attention_mask;                       // (M)
+        std::vector<tensor<T, Backend>> hidden;                  // L + 1 of (M, D): the blocks' inputs, then the last output
+        std::vector<typename block_type::saved> blocks;
+        typename rms_norm<T, Backend>::saved final_norm;
+        tensor<T, Backend> normed;                               // (M, D)
+        tensor<T, Backend> logits;                               // (M, V)
+        std::vector<std::int64_t> task_types;                    // (B), on the host, for the LBC
+        sequence_context<T> context;
+        model_losses losses;
+    };
+
+    llama_model(const llama_config& config, std::optional<moe::adapter_config> adapters = std::nullopt,
+                model_options options = {})
+        : config_(config),
+          adapter_config_(std::move(adapters)),
+          options_(options),
+          layout_(llama_weight_layout(config)),
+          base_(layout_.total(), options.train_base),
+          rotary_(config.head_dim, config.rope_theta) {
+        config_.validate();
+        if (adapter_config_) adapter_config_->validate();
+        for (index l = 0; l < config_.num_hidden_layers; ++l)
+            blocks_.emplace_back(config_, l, layout_, base_.all(), adapter_config_, &rotary_,
+                                 options_.seed + 1000 * static_cast<std::uint64_t>(l));
+        index adapter_parameters = 0;
+        for_each_adapter([&](const std::string&, adapter_type& a) { adapter_parameters += a.parameter_count(); });
+        adapters_ = parameter_buffer<T, Backend>(adapter_parameters);
+        index offset = 0;
+        for_each_adapter([&](const std::string&, adapter_type& a) {
+            a.bind(adapters_.slice(offset, a.parameter_count()));
+            offset += a.parameter_count();
+        });
+    }
+
+    // Blocks point at the model's rotary tables: the model stays where it was built.
+    llama_model(const llama_model&) = delete;
+    llama_model& operator=(const llama_model&) = delete;
+
+    const llama_config& config() const { return config_; }
+    const std::optional<moe::adapter_config>& adapter_config() const { return adapter_config_; }
+    const model_options& options() const { return options_; }
+
+    // The base weights (grads allocated only with train_base), by HF name through layout().
+    const tensor_layout& layout() const { return layout_; }
+    parameter_buffer<T, Backend>& base() { return base_; }
+    const parameter_buffer<T, Backend>& base() const { return base_; }
+    // The adapters' parameters, all in one buffer.
+    parameter_buffer<T, Backend>& adapters() { return adapters_; }
+    const parameter_buffer<T, Backend>& adapters() const { return adapters_; }
+
+    // f(module name, adapter) for every adapter, layer by layer, in a fixed order.
+    template <class F>
+    void for_each_adapter(F&& f) {
+        for (auto& block : blocks_) block.for_each_adapter(f);
+    }
+
+    // The official initialisation of every adapter (A and router Kaiming-uniform, B zero).
+    void reset_adapters(std::uint64_t seed) {
+        std::uint64_t i = 0;
+        for_each_adapter([&](const std::string&, adapter_type& a) { a.reset_parameters(mix64(seed + i++)); });
+    }
+
+    // Computes the losses (and keeps the logits in s.logits) of a batch. Dropout acts when training.
+    model_losses forward(const token_batch& batch, saved& s, bool training = false) {
+        batch.validate(config_.vocab_size);
+        prepare(batch, s);
+        const index m = batch.rows(), d = config_.hidden_size;
+        s.hidden.resize(static_cast<std::size_t>(config_.num_hidden_layers + 1));
+        s.blocks.resize(static_cast<std::size_t>(config_.num_hidden_layers));
+        for (auto& h : s.hidden) h.resize({m, d});
+
+        embedding_forward(Backend{}, embedding().weight, s.ids.data(), s.hidden[0].matrix());
+        for (std::size_t l = 0; l < blocks_.size(); ++l)
+            blocks_[l].forward(s.hidden[l].matrix(), s.context, s.hidden[l + 1].matrix(), s.blocks[l], training);
+        s.normed.resize({m, d});
+        final_norm().forward(s.hidden.back().matrix(), s.normed.matrix(), s.final_norm);
+        s.logits.resize({m, config_.vocab_size});
+        linear_forward(Backend{}, lm_head(), as_const(s.normed.matrix()), s.logits.matrix());
+
+        model_losses& out = s.losses;
+        out = {};
+        out.counted_tokens = counted_tokens(batch);
+        if (out.counted_tokens > 0)
+            out.ce = cross_entropy_sum(Backend{}, as_const(s.logits.matrix()), s.targets.data()) /
+                     static_cast<double>(out.counted_tokens);
+        for (std::size_t l = 0; l < blocks_.size(); ++l) out.lbc += static_cast<double>(blocks_[l].balance_loss(s.blocks[l]));
+        out.loss = out.ce + blc_weight() * out.lbc;
+        return out;
+    }
+
+    // Accumulates d loss / d (every trainable tensor) for the batch of the last forward.
+    void backward(saved& s) {
+        const index m = s.logits.dim(0), d = config_.hidden_size;
+        // dlogits = (softmax - onehot) / counted, in the logits' place would lose them: a scratch buffer.
+        workspace_.dlogits.resize({m, config_.vocab_size});
+        const T scale = s.losses.counted_tokens > 0 ? T(1) / static_cast<T>(s.losses.counted_tokens) : T(0);
+        cross_entropy_backward(Backend{}, as_const(s.logits.matrix()), s.targets.data(), scale,
+                               workspace_.dlogits.matrix());
+        workspace_.dnormed.resize({m, d});
+        workspace_.dh.resize({m, d});
+        linear_backward(Backend{}, lm_head(), as_const(s.normed.matrix()), as_const(workspace_.dlogits.matrix()),
+                        workspace_.dnormed.matrix());
+        final_norm().backward(s.hidden.back().matrix(), workspace_.dnormed.matrix(), s.final_norm, workspace_.dh.matrix());
+        const T weight = static_cast<T>(blc_weight());
+        for (std::size_t l = blocks_.size(); l-- > 0;)
+            blocks_[l].backward(s.hidden[l].matrix(), s.context, workspace_.dh.matrix(), s.blocks[l], workspace_.blocks,
+                                weight);
+        if (auto e = embedding(); e.weight_grad != nullptr)
+            embedding_backward(Backend{}, s.ids.data(), as_const(workspace_.dh.matrix()),
+                               matrix_view<T>(e.weight_grad, config_.vocab_size, d));
+    }
+
+    double blc_weight() const { return adapter_config_ && adapter_config_->router ? adapter_config_->blc_weight : 0.0; }
+
+private:
+    struct workspace {
+        tensor<T, Backend> dlogits, dnormed, dh;
+        typename block_type::workspace blocks;
+    };
+
+    linear_weights<T> weights_of(const std::string& name, index rows, index cols) {
+        const index offset = layout_.at(name).offset;
+        linear_weights<T> w{matrix_view<const T>(base_.values().data() + offset, rows, cols)};
+        if (options_.train_base) w.weight_grad = base_.grads().data() + offset;
+        return w;
+    }
+    linear_weights<T> embedding() { return weights_of("model.embed_tokens.weight", config_.vocab_size, config_.hidden_size); }
+    linear_weights<T> lm_head() {
+        return config_.tie_word_embeddings ? embedding()
+                                           : weights_of("lm_head.weight", config_.vocab_size, config_.hidden_size);
+    }
+    rms_norm<T, Backend> final_norm() {
+        const auto w = weights_of("model.norm.weight", 1, config_.hidden_size);
+        return {w.weight.data, w.weight_grad, static_cast<T>(config_.rms_norm_eps)};
+    }
+
+    static index counted_tokens(const token_batch& batch) {
+        index count = 0;
+        for (index b = 0; b < batch.samples; ++b)
+            for (index t = 1; t < batch.tokens; ++t) count += batch.labels[b * batch.tokens + t] != ignore_index;
+        return count;
+    }
+
+    // The batch's tensors on the backend: ids, positions 0..S-1 per sample, the shifted targets, the mask.
+    void prepare(const token_batch& batch, saved& s) {
+        const index m = batch.rows(), tokens = batch.tokens;
+        tensor<std::int64_t, cpu> positions({m}), targets({m});
+        tensor<T, cpu> mask({m});
+        for (index i = 0; i < m; ++i) {
+            const index t = i % tokens;
+            positions[i] = t;
+            targets[i] = t + 1 < tokens ? batch.labels[i + 1] : ignore_index;
+            mask[i] = static_cast<T>(batch.attention_mask[i]);
+        }
+        tensor<std::int64_t, cpu> ids({m});
+        std::copy(batch.input_ids.begin(), batch.input_ids.end(), ids.data());
+        s.ids = to_backend<Backend>(ids);
+        s.positions = to_backend<Backend>(positions);
+        s.targets = to_backend<Backend>(targets);
+        s.attention_mask = to_backend<Backend>(mask);
+        s.task_types = batch.task_types;
+        rotary_.reserve(tokens);
+        const bool counts_padding = adapter_config_ && adapter_config_->lbc_counts_padding;
+        s.context = {batch.samples, tokens, s.attention_mask.data(), s.positions.data(),
+                     {batch.samples, tokens, counts_padding ? nullptr : s.attention_mask.data(), s.task_types}};
+    }
+
+    llama_config config_;
+    std::optional<moe::adapter_config> adapter_config_;
+    model_options options_;
+    tensor_layout layout_;
+    parameter_buffer<T, Backend> base_;
+    parameter_buffer<T, Backend> adapters_;
+    rotary_embedding<T, Backend> rotary_;
+    std::vector<block_type> blocks_;
+    workspace workspace_;
+};
+
+}  // namespace loramoe::nn
