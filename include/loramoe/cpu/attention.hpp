@@ -120,4 +120,29 @@ void attention_backward(cpu, const attention_shape& a, matrix_view<const T> q, m
     });
 }
 
+// Inference with a KV cache, one sequence: n new queries (n, H*Dh) at positions past .. past+n-1
+// attend to the cached keys and values (past + n, Hkv*Dh) up to their own position. No padding,
+// nothing saved: generation only.
+template <class T>
+void attention_cached(cpu, const attention_shape& a, index past, matrix_view<const T> q, matrix_view<const T> k,
+                      matrix_view<const T> v, matrix_view<T> out) {
+    const index n = q.rows, length = past + n, Dh = a.head_dim;
+    LORAMOE_ASSERT(k.rows >= length && v.rows >= length);
+    const T scale = T(1) / std::sqrt(static_cast<T>(Dh));
+    parallel_for(cpu{}, a.heads, n * length * Dh, [&](index h) {
+        const index g = h / a.group();
+        std::vector<T> memory(static_cast<std::size_t>(n * length));
+        const matrix_view<T> p(memory.data(), n, length);
+        const matrix_view<const T> kh = k.row_block(0, length).col_block(g * Dh, Dh);
+        gemm(cpu{}, scale, q.col_block(h * Dh, Dh), transpose::no, kh, transpose::yes, T(0), p);
+        for (index i = 0; i < n; ++i) {
+            const index visible = past + i + 1;
+            softmax_row(p.row(i), p.row(i), visible);
+            for (index j = visible; j < length; ++j) p(i, j) = 0;
+        }
+        gemm(cpu{}, T(1), as_const(p), transpose::no, v.row_block(0, length).col_block(g * Dh, Dh), transpose::no, T(0),
+             out.col_block(h * Dh, Dh));
+    });
+}
+
 }  // namespace loramoe

@@ -108,6 +108,11 @@ public:
     T scaling() const { return static_cast<T>(config_.alpha / static_cast<double>(rank())); }
     bool has_router() const { return config_.router; }
 
+    // Forward calls in training mode so far: each draws fresh dropout masks. A trainer resuming from
+    // a checkpoint restores it, so that the resumed run draws the masks the uninterrupted one would.
+    std::uint64_t dropout_calls() const { return dropout_calls_; }
+    void set_dropout_calls(std::uint64_t calls) { dropout_calls_ = calls; }
+
     // --- parameters: [A_cat; W_r] (N*r + R, d_in), then B_cat (d_out, N*r), in one slice --------------
 
     index parameter_count() const { return projected_width() * in_features() + out_features() * low_rank_width(); }
@@ -187,8 +192,9 @@ public:
                 scale_rows(Backend{}, gates.data + i, gates.stride, scaling(), as_const(e), y, true);
             }
         }
-        s.balance_loss = has_router() ? balance_loss(Backend{}, balance_, as_const(gates), as_const(logits), batch)
-                                      : T(0);
+        s.balance_loss = has_router() && batch.compute_balance
+                             ? balance_loss(Backend{}, balance_, as_const(gates), as_const(logits), batch)
+                             : T(0);
     }
 
     // --- backward -----------------------------------------------------------------------------------
@@ -239,11 +245,10 @@ public:
         }
 
         if (has_router()) {
-            add_balance_gate_gradient(Backend{}, balance_, as_const(gates), as_const(logits), batch, balance_weight,
-                                      dgates);
+            const T weight = batch.compute_balance ? balance_weight : T(0);
+            add_balance_gate_gradient(Backend{}, balance_, as_const(gates), as_const(logits), batch, weight, dgates);
             route_backward(Backend{}, as_const(gates), as_const(dgates), dlogits);
-            add_balance_logit_gradient(Backend{}, balance_, as_const(gates), as_const(logits), batch,
-                                       balance_weight, dlogits);
+            add_balance_logit_gradient(Backend{}, balance_, as_const(gates), as_const(logits), batch, weight, dlogits);
         }
 
         const bool joint = fused_input_product(s);

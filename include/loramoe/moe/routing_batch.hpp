@@ -17,11 +17,12 @@ struct routing_batch {
     index tokens = 0;                           // S, tokens per sample
     const T* mask = nullptr;                    // (B, S) in the backend's memory: 1 real, 0 padding; null: all real
     std::span<const std::int64_t> task_types;   // (B) on the host; only the LBC reads it
+    bool compute_balance = true;                // false: no balancing loss (inference, generation)
 
     index rows() const { return samples * tokens; }
 
     // A batch of `rows` independent tokens, none padding, no task types: one sample per row.
-    static routing_batch tokens_only(index rows) { return {rows, 1, nullptr, {}}; }
+    static routing_batch tokens_only(index rows) { return {rows, 1, nullptr, {}, true}; }
 };
 
 template <class T>

@@ -20,6 +20,7 @@
 #include <loramoe/cpu/swiglu.hpp>
 #include <loramoe/moe/adapter_config.hpp>
 #include <loramoe/nn/attention.hpp>
+#include <loramoe/nn/kv_cache.hpp>
 #include <loramoe/nn/llama_config.hpp>
 #include <loramoe/nn/llama_weights.hpp>
 #include <loramoe/nn/projection.hpp>
@@ -133,34 +134,13 @@ public:
 
     // h (M, D) -> out (M, D)
     void forward(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> out, saved& s, bool training) {
-        const index m = h.rows, q_width = heads_.value() * head_dim_.value(), kv_width = kv_heads_.value() * head_dim_.value();
-        for (auto* t : {&s.x1, &s.h2, &s.x2}) t->resize({m, hidden()});
-        for (auto* t : {&s.q, &s.o}) t->resize({m, q_width});
-        for (auto* t : {&s.k, &s.v}) t->resize({m, kv_width});
-        for (auto* t : {&s.gate, &s.up, &s.act}) t->resize({m, ffn_.value()});
-
-        input_norm_.forward(h, s.x1.matrix(), s.input_norm);
-        run(block_linear::q, s.x1, s.q, c, s, training);
-        run(block_linear::k, s.x1, s.k, c, s, training);
-        run(block_linear::v, s.x1, s.v, c, s, training);
-        rotary_->forward(s.q.matrix(), c.positions);
-        rotary_->forward(s.k.matrix(), c.positions);
-        attention_.forward(c.samples, c.tokens, s.q.matrix(), s.k.matrix(), s.v.matrix(), c.attention_mask, s.o.matrix(),
-                           s.attention);
-        run(block_linear::o, s.o, s.h2, c, s, training);
-        axpy(Backend{}, T(1), h, s.h2.matrix());   // h2 = h + o Wo^T
-
-        post_norm_.forward(s.h2.matrix(), s.x2.matrix(), s.post_norm);
-        run(block_linear::gate, s.x2, s.gate, c, s, training);
-        run(block_linear::up, s.x2, s.up, c, s, training);
-        swiglu_forward(Backend{}, as_const(s.gate.matrix()), as_const(s.up.matrix()), s.act.matrix());
-        run(block_linear::down, s.act, out, c, s, training);
-        if (ffn_adapter_) {
-            s.ffn_adapter_output.resize({m, hidden()});
-            ffn_adapter_->forward(s.x2.matrix(), c.routing, s.ffn_adapter_output.matrix(), s.ffn_adapter, training);
-            axpy(Backend{}, T(1), as_const(s.ffn_adapter_output.matrix()), out);
-        }
-        axpy(Backend{}, T(1), as_const(s.h2.matrix()), out);   // out = h2 + mlp(x2)
+        const index m = h.rows;
+        s.k.resize({m, kv_width()});
+        s.v.resize({m, kv_width()});
+        compute(h, c, s.k.matrix(), s.v.matrix(), out, s, training, [&] {
+            attention_.forward(c.samples, c.tokens, s.q.matrix(), s.k.matrix(), s.v.matrix(), c.attention_mask, s.o.matrix(),
+                               s.attention);
+        });
     }
 
     // dh holds d out on entry and d h on return. Parameter gradients accumulate.
@@ -195,13 +175,68 @@ public:
         input_norm_.backward(h, w.dx1.matrix(), s.input_norm, dh, gradient_mode::accumulate);   // dh = d h
     }
 
+    // Inference on one sequence with a KV cache: h (n, D) holds n new tokens at positions
+    // past .. past+n-1 (in `positions`); their keys and values go into rows past .. past+n-1 of the
+    // layer's cache. `s` is scratch. The adapters route without a balancing loss and without dropout.
+    void forward_cached(matrix_view<const T> h, const std::int64_t* positions, index past, tensor<T, Backend>& keys,
+                        tensor<T, Backend>& values, matrix_view<T> out, saved& s) {
+        const index n = h.rows;
+        const sequence_context<T> c{1, n, nullptr, positions, {n, 1, nullptr, {}, false}};
+        compute(h, c, keys.matrix().row_block(past, n), values.matrix().row_block(past, n), out, s, false, [&] {
+            attention_cached(Backend{}, attention_.shape(1, n), past, as_const(s.q.matrix()), as_const(keys.matrix()),
+                             as_const(values.matrix()), s.o.matrix());
+        });
+    }
+
+    // f(module name, adapter, its saved state) for every adapter, after a forward.
+    template <class F>
+    void for_each_adapter_state(saved& s, F&& f) {
+        const std::string prefix = layer_prefix(layer_);
+        for (block_linear linear : block_linears) {
+            const auto i = static_cast<std::size_t>(linear);
+            if (adapter_type* adapter = linears_[i].adapter()) f(prefix + module_name(linear), *adapter, s.linears[i].adapter);
+        }
+        if (ffn_adapter_) f(prefix + "mlp", *ffn_adapter_, s.ffn_adapter);
+    }
+
 private:
+    index kv_width() const { return kv_heads_.value() * head_dim_.value(); }
+
+    // The block's forward around its attention step: q goes to s.q, k and v to `keys` and `values`
+    // (rotary applied to q and keys), and attend() must fill s.o from them.
+    template <class Attend>
+    void compute(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> keys, matrix_view<T> values,
+                 matrix_view<T> out, saved& s, bool training, Attend&& attend) {
+        const index m = h.rows;
+        for (auto* t : {&s.x1, &s.h2, &s.x2}) t->resize({m, hidden()});
+        for (auto* t : {&s.q, &s.o}) t->resize({m, heads_.value() * head_dim_.value()});
+        for (auto* t : {&s.gate, &s.up, &s.act}) t->resize({m, ffn_.value()});
+
+        input_norm_.forward(h, s.x1.matrix(), s.input_norm);
+        run(block_linear::q, s.x1, s.q.matrix(), c, s, training);
+        run(block_linear::k, s.x1, keys, c, s, training);
+        run(block_linear::v, s.x1, values, c, s, training);
+        rotary_->forward(s.q.matrix(), c.positions);
+        rotary_->forward(keys, c.positions);
+        attend();
+        run(block_linear::o, s.o, s.h2.matrix(), c, s, training);
+        axpy(Backend{}, T(1), h, s.h2.matrix());   // h2 = h + o Wo^T
+
+        post_norm_.forward(s.h2.matrix(), s.x2.matrix(), s.post_norm);
+        run(block_linear::gate, s.x2, s.gate.matrix(), c, s, training);
+        run(block_linear::up, s.x2, s.up.matrix(), c, s, training);
+        swiglu_forward(Backend{}, as_const(s.gate.matrix()), as_const(s.up.matrix()), s.act.matrix());
+        run(block_linear::down, s.act, out, c, s, training);
+        if (ffn_adapter_) {
+            s.ffn_adapter_output.resize({m, hidden()});
+            ffn_adapter_->forward(s.x2.matrix(), c.routing, s.ffn_adapter_output.matrix(), s.ffn_adapter, training);
+            axpy(Backend{}, T(1), as_const(s.ffn_adapter_output.matrix()), out);
+        }
+        axpy(Backend{}, T(1), as_const(s.h2.matrix()), out);   // out = h2 + mlp(x2)
+    }
+
     projection_type& linear(block_linear which) { return linears_[static_cast<std::size_t>(which)]; }
 
-    void run(block_linear which, tensor<T, Backend>& x, tensor<T, Backend>& y, const sequence_context<T>& c, saved& s,
-             bool training) {
-        run(which, x, y.matrix(), c, s, training);
-    }
     void run(block_linear which, tensor<T, Backend>& x, matrix_view<T> y, const sequence_context<T>& c, saved& s,
              bool training) {
         linear(which).forward(x.matrix(), c.routing, y, s.linears[static_cast<std::size_t>(which)], training);

@@ -11,7 +11,9 @@
 // live in a second buffer. Backward accumulates d loss into the gradients of whatever is trainable.
 
 #include <cmath>
+#include <algorithm>
 #include <cstdint>
+#include <span>
 #include <optional>
 #include <vector>
 
@@ -23,6 +25,7 @@
 #include <loramoe/nn/linear.hpp>
 #include <loramoe/nn/llama_block.hpp>
 #include <loramoe/nn/llama_config.hpp>
+#include <loramoe/nn/kv_cache.hpp>
 #include <loramoe/nn/llama_weights.hpp>
 #include <loramoe/nn/rmsnorm.hpp>
 #include <loramoe/nn/rotary.hpp>
@@ -162,12 +165,73 @@ public:
                                matrix_view<T>(e.weight_grad, config_.vocab_size, d));
     }
 
+    // f(module name, adapter, its saved state) for every adapter, after forward(batch, s).
+    template <class F>
+    void for_each_adapter_state(saved& s, F&& f) {
+        for (std::size_t l = 0; l < blocks_.size(); ++l) blocks_[l].for_each_adapter_state(s.blocks[l], f);
+    }
+
+    // Greedy decoding with a KV cache: up to max_new_tokens tokens after the prompt, stopping after
+    // the first of stop_ids. Returns the new tokens.
+    std::vector<std::int64_t> generate(std::span<const std::int64_t> prompt, index max_new_tokens,
+                                       std::span<const std::int64_t> stop_ids) {
+        if (prompt.empty()) fail<value_error>("generate: the prompt is empty");
+        for (std::int64_t id : prompt)
+            if (id < 0 || id >= config_.vocab_size)
+                fail<value_error>("generate: prompt token {} is outside the vocabulary [0, {})", id, config_.vocab_size);
+        auto& g = generation_;
+        g.cache.reset(config_.num_hidden_layers, static_cast<index>(prompt.size()) + max_new_tokens,
+                      config_.num_key_value_heads * config_.head_dim);
+        g.blocks.resize(blocks_.size());
+        rotary_.reserve(g.cache.capacity);
+        std::vector<std::int64_t> pending(prompt.begin(), prompt.end()), generated;
+        while (static_cast<index>(generated.size()) < max_new_tokens) {
+            const index n = static_cast<index>(pending.size()), past = g.cache.length;
+            tensor<std::int64_t, cpu> ids({n}), positions({n});
+            for (index i = 0; i < n; ++i) {
+                ids[i] = pending[static_cast<std::size_t>(i)];
+                positions[i] = past + i;
+            }
+            g.ids = to_backend<Backend>(ids);
+            g.positions = to_backend<Backend>(positions);
+            g.hidden.resize({n, config_.hidden_size});
+            g.next.resize({n, config_.hidden_size});
+            embedding_forward(Backend{}, embedding().weight, g.ids.data(), g.hidden.matrix());
+            for (std::size_t l = 0; l < blocks_.size(); ++l) {
+                blocks_[l].forward_cached(g.hidden.matrix(), g.positions.data(), past, g.cache.keys[l], g.cache.values[l],
+                                          g.next.matrix(), g.blocks[l]);
+                std::swap(g.hidden, g.next);
+            }
+            g.cache.length += n;
+            // Only the last token's logits matter.
+            const auto last = as_const(g.hidden.matrix().row_block(n - 1, 1));
+            g.normed.resize({1, config_.hidden_size});
+            g.logits.resize({1, config_.vocab_size});
+            final_norm().forward(last, g.normed.matrix(), g.final_norm);
+            linear_forward(Backend{}, lm_head(), as_const(g.normed.matrix()), g.logits.matrix());
+            const tensor<T, cpu> logits = to_host(g.logits);
+            const auto best = std::max_element(logits.span().begin(), logits.span().end()) - logits.span().begin();
+            generated.push_back(best);
+            if (std::find(stop_ids.begin(), stop_ids.end(), best) != stop_ids.end()) break;
+            pending.assign(1, best);
+        }
+        return generated;
+    }
+
     double blc_weight() const { return adapter_config_ && adapter_config_->router ? adapter_config_->blc_weight : 0.0; }
 
 private:
     struct workspace {
         tensor<T, Backend> dlogits, dnormed, dh;
         typename block_type::workspace blocks;
+    };
+
+    struct generation_state {
+        kv_cache<T, Backend> cache;
+        tensor<std::int64_t, Backend> ids, positions;
+        tensor<T, Backend> hidden, next, normed, logits;
+        std::vector<typename block_type::saved> blocks;
+        typename rms_norm<T, Backend>::saved final_norm;
     };
 
     linear_weights<T> weights_of(const std::string& name, index rows, index cols) {
@@ -226,6 +290,7 @@ private:
     rotary_embedding<T, Backend> rotary_;
     std::vector<block_type> blocks_;
     workspace workspace_;
+    generation_state generation_;
 };
 
 }  // namespace loramoe::nn
