@@ -17,4 +17,5 @@ install(FILES
     ${PROJECT_BINARY_DIR}/loramoeConfig.cmake
     ${PROJECT_BINARY_DIR}/loramoeConfigVersion.cmake
     cmake/loramoeXtlShim.cmake
+    cmake/loramoeSentencePiece.cmake
     DESTINATION ${LORAMOE_CMAKE_DIR})

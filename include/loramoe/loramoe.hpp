@@ -21,6 +21,7 @@
 #include <loramoe/cpu/gating.hpp>
 #include <loramoe/cpu/gemm.hpp>
 #include <loramoe/cpu/memory.hpp>
+#include <loramoe/cpu/optimizer.hpp>
 #include <loramoe/cpu/rmsnorm.hpp>
 #include <loramoe/cpu/rope.hpp>
 #include <loramoe/cpu/routing.hpp>
@@ -28,6 +29,7 @@
 #include <loramoe/cpu/swiglu.hpp>
 
 #include <loramoe/nn/attention.hpp>
+#include <loramoe/nn/kv_cache.hpp>
 #include <loramoe/nn/linear.hpp>
 #include <loramoe/nn/llama_block.hpp>
 #include <loramoe/nn/llama_config.hpp>
@@ -48,9 +50,21 @@
 #include <loramoe/io/adapter.hpp>
 #include <loramoe/io/atomic_file.hpp>
 #include <loramoe/io/hf_checkpoint.hpp>
+#include <loramoe/io/instruction_data.hpp>
+#include <loramoe/io/json_file.hpp>
 #include <loramoe/io/mapped_file.hpp>
 #include <loramoe/io/metadata.hpp>
+#include <loramoe/io/pretrained.hpp>
 #include <loramoe/io/safetensors.hpp>
+#include <loramoe/io/tokenizer.hpp>
+
+#include <loramoe/train/adamw.hpp>
+#include <loramoe/train/batching.hpp>
+#include <loramoe/train/checkpoint.hpp>
+#include <loramoe/train/evaluation.hpp>
+#include <loramoe/train/progress.hpp>
+#include <loramoe/train/schedule.hpp>
+#include <loramoe/train/trainer.hpp>
 
 #include <loramoe/check/gradcheck.hpp>
 #include <loramoe/check/layer_case.hpp>

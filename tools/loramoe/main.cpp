@@ -1,5 +1,6 @@
 // loramoe: the command-line program. Exit status 0 on success, 1 when the work failed (bad input data,
-// a file that cannot be read or written), 2 for a bad command line. Messages go to stderr.
+// a file that cannot be read or written), 2 for a bad command line, 130 when Ctrl-C stopped a run
+// after it saved its state. Messages go to stderr.
 
 #include <exception>
 #include <iostream>
@@ -13,6 +14,12 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     loramoe::cli::add_layer_command(app);
     loramoe::cli::add_model_command(app);
+    loramoe::cli::add_train_command(app);
+    loramoe::cli::add_eval_command(app);
+    loramoe::cli::add_generate_command(app);
+    auto command = [&] {
+        return app.get_subcommands().empty() ? std::string("loramoe") : "loramoe " + app.get_subcommands().front()->get_name();
+    };
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -22,9 +29,11 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         app.exit(e);
         return 2;
+    } catch (const loramoe::cli::interruption& e) {
+        std::cerr << command() << ": " << e.what() << '\n';
+        return 130;
     } catch (const std::exception& e) {
-        const auto* command = app.get_subcommands().empty() ? nullptr : app.get_subcommands().front();
-        std::cerr << "loramoe" << (command ? " " + command->get_name() : std::string()) << ": " << e.what() << '\n';
+        std::cerr << command() << ": " << e.what() << '\n';
         return 1;
     }
     return 0;

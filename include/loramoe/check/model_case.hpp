@@ -13,6 +13,7 @@
 
 #include <loramoe/io/adapter.hpp>
 #include <loramoe/io/hf_checkpoint.hpp>
+#include <loramoe/io/pretrained.hpp>
 #include <loramoe/io/safetensors.hpp>
 #include <loramoe/nn/llama_model.hpp>
 
@@ -43,9 +44,8 @@ namespace detail {
 template <class T>
 void run_model_case_as(const std::filesystem::path& model_dir, const std::filesystem::path& adapter_dir,
                        const nn::token_batch& batch, const std::filesystem::path& out_path) {
-    nn::llama_model<T> model(io::read_llama_config(model_dir), io::read_adapter_config(adapter_dir));
-    io::load_base_weights(model_dir, model);
-    io::load_adapter_weights(adapter_dir, model);
+    const auto loaded = io::load_pretrained<T>(model_dir, adapter_dir);
+    nn::llama_model<T>& model = *loaded;
     typename nn::llama_model<T>::saved saved;
     const nn::model_losses losses = model.forward(batch, saved);
     model.backward(saved);

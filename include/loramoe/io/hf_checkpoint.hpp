@@ -4,7 +4,6 @@
 // model's compute type. Writes are atomic, file by file.
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,21 +12,12 @@
 #include <nlohmann/json.hpp>
 
 #include <loramoe/io/atomic_file.hpp>
+#include <loramoe/io/json_file.hpp>
 #include <loramoe/io/safetensors.hpp>
 #include <loramoe/nn/llama_config.hpp>
 #include <loramoe/nn/llama_model.hpp>
 
 namespace loramoe::io {
-
-inline nlohmann::json read_json_file(const std::filesystem::path& path) {
-    std::ifstream in(path);
-    if (!in) fail<io_error>("cannot open {}", path.string());
-    try {
-        return nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-        fail<format_error>("{}: not valid JSON ({})", path.string(), e.what());
-    }
-}
 
 inline nn::llama_config read_llama_config(const std::filesystem::path& folder) {
     const auto path = folder / "config.json";

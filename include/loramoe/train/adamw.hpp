@@ -32,6 +32,8 @@ public:
     const adamw_hyperparameters& hyperparameters() const { return hyperparameters_; }
     tensor<T, Backend>& first_moment() { return m_; }
     tensor<T, Backend>& second_moment() { return v_; }
+    const tensor<T, Backend>& first_moment() const { return m_; }
+    const tensor<T, Backend>& second_moment() const { return v_; }
 
 private:
     parameter_buffer<T, Backend>* parameters_;

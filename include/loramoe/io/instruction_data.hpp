@@ -1,0 +1,160 @@
+#pragma once
+// Instruction data for training, one JSON object a line (JSONL), and its tokenization.
+//
+// A line is an instruction example, {"instruction": str, "input": str (optional), "output": str,
+// "task_type": int (optional)}, or raw text for pretraining, {"text": str, "task_type": int (optional)}.
+// task_type is the LoRAMoE task type (1 = world knowledge by the official convention; missing = 0).
+// Other keys (an "id", a "source": datasets carry such fields) are ignored. Blank lines are skipped;
+// anything else (invalid JSON, a missing or ill-typed field, text together with instruction fields)
+// is a format_error "FILE:LINE: what".
+//
+// Tokenized, an instruction example is a prompt, masked out of the loss (label -100), then a target:
+//   plain     BOS + tokens(instruction [+ "\n" + input])         then tokens(output) + EOS
+//   official  BOS + tokens(instruction [+ "\n" + input]) + EOS   then tokens(output) + EOS
+// "official" is the official code's "{instruction}</s>" prompt, where HF's LLaMA tokenizer turns "</s>"
+// into the EOS id. Raw text is BOS + tokens(text) + EOS, every token but BOS counted. Labels line up
+// with the ids (the loss shifts them), as in HuggingFace.
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <loramoe/core/error.hpp>
+#include <loramoe/cpu/cross_entropy.hpp>
+#include <loramoe/io/tokenizer.hpp>
+
+namespace loramoe::io {
+
+struct instruction_example {
+    std::string instruction;
+    std::string input;
+    std::string output;
+    std::int64_t task_type = 0;
+    std::string text;  // a raw-text line; then instruction, input and output are empty
+
+    bool is_raw_text() const { return !text.empty(); }
+};
+
+namespace detail {
+// The example on line `line` of `file`, already parsed.
+inline instruction_example instruction_from_json(const nlohmann::json& j, const std::string& file,
+                                                 std::size_t line) {
+    if (!j.is_object())
+        fail<format_error>("{}:{}: expected a JSON object, found {}", file, line, j.type_name());
+    // A required string, or an optional one (absent or null: empty).
+    auto string = [&](const char* key, bool required) -> std::string {
+        const auto it = j.find(key);
+        if (it == j.end() || (!required && it->is_null())) {
+            if (required) fail<format_error>("{}:{}: missing '{}'", file, line, key);
+            return {};
+        }
+        if (!it->is_string())
+            fail<format_error>("{}:{}: '{}' must be a string, found {}", file, line, key, it->type_name());
+        return it->get<std::string>();
+    };
+
+    instruction_example e;
+    if (const auto it = j.find("task_type"); it != j.end() && !it->is_null()) {
+        const bool fits = it->is_number_integer() &&
+                          (!it->is_number_unsigned() ||
+                           it->get<std::uint64_t>() <=
+                               static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
+        if (!fits)
+            fail<format_error>("{}:{}: 'task_type' is {}, expected a signed 64-bit integer", file, line,
+                               it->dump());
+        e.task_type = it->get<std::int64_t>();
+    }
+    if (j.contains("text")) {
+        for (const char* key : {"instruction", "input", "output"})
+            if (j.contains(key))
+                fail<format_error>("{}:{}: both 'text' and '{}'; a line is raw text or an instruction", file,
+                                   line, key);
+        e.text = string("text", true);
+        if (e.text.empty()) fail<format_error>("{}:{}: 'text' is empty", file, line);
+        return e;
+    }
+    if (!j.contains("instruction") && !j.contains("output"))
+        fail<format_error>("{}:{}: neither an instruction ('instruction', 'output') nor raw text ('text')",
+                           file, line);
+    e.instruction = string("instruction", true);
+    e.input = string("input", false);
+    e.output = string("output", true);
+    return e;
+}
+}  // namespace detail
+
+// The examples of a JSONL file, in file order.
+inline std::vector<instruction_example> read_instruction_jsonl(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail<io_error>("cannot open {}", path.string());
+    const std::string file = path.string();
+    std::vector<instruction_example> examples;
+    std::string text;
+    for (std::size_t line = 1; std::getline(in, text); ++line) {
+        if (!text.empty() && text.back() == '\r') text.pop_back();  // CRLF files
+        if (text.find_first_not_of(" \t") == std::string::npos) continue;
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(text);
+        } catch (const nlohmann::json::parse_error& e) {
+            // nlohmann says "... at line 1, column C: reason"; the line is ours, the reason is its.
+            const std::string what = e.what(), marker = fmt::format("column {}: ", e.byte);
+            const auto at = what.find(marker);
+            fail<format_error>("{}:{}: not valid JSON at column {}: {}", file, line, e.byte,
+                               at == std::string::npos ? what : what.substr(at + marker.size()));
+        }
+        examples.push_back(detail::instruction_from_json(j, file, line));
+    }
+    if (in.bad()) fail<io_error>("{}: read error", file);
+    return examples;
+}
+
+enum class prompt_template { plain, official };
+
+struct tokenized_example {
+    std::vector<std::int64_t> ids;     // (T)
+    std::vector<std::int64_t> labels;  // (T): the id where the loss counts it, -100 elsewhere
+    std::int64_t task_type = 0;
+};
+
+// The ids and labels of `example` (see the top), cut to the first `max_tokens` like the official
+// code's [:max_seq_length]: the prompt's start is kept, so a long prompt may leave no target at all.
+inline tokenized_example tokenize_example(const instruction_example& example, const tokenizer& tok,
+                                          prompt_template form, std::int64_t max_tokens) {
+    if (max_tokens <= 0)
+        fail<value_error>("tokenize_example: max_tokens must be positive, got {}", max_tokens);
+    if (example.is_raw_text() &&
+        !(example.instruction.empty() && example.input.empty() && example.output.empty()))
+        fail<value_error>("tokenize_example: an example has both raw text and an instruction");
+    tokenized_example out;
+    out.task_type = example.task_type;
+    auto append = [&](std::span<const std::int64_t> ids, bool counted) {
+        out.ids.insert(out.ids.end(), ids.begin(), ids.end());
+        for (const std::int64_t id : ids) out.labels.push_back(counted ? id : ignore_index);
+    };
+    const std::int64_t bos = tok.bos_id(), eos = tok.eos_id();
+    append({&bos, 1}, false);
+    if (example.is_raw_text()) {
+        append(tok.encode(example.text), true);
+    } else {
+        append(tok.encode(example.input.empty() ? example.instruction
+                                                : example.instruction + "\n" + example.input),
+               false);
+        if (form == prompt_template::official) append({&eos, 1}, false);
+        append(tok.encode(example.output), true);
+    }
+    append({&eos, 1}, true);
+    if (out.ids.size() > static_cast<std::size_t>(max_tokens)) {
+        out.ids.resize(static_cast<std::size_t>(max_tokens));
+        out.labels.resize(static_cast<std::size_t>(max_tokens));
+    }
+    return out;
+}
+
+}  // namespace loramoe::io

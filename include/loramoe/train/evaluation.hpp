@@ -1,0 +1,151 @@
+#pragma once
+// Evaluation of a model (with or without adapters) on tokenized examples:
+//  - loss: the cross-entropy over every counted target token of the data (not a mean of batch means);
+//  - exact match: greedy generation (KV cache) from each example's prompt must reproduce its target
+//    tokens and then stop (or, with require_stop = false, begin with them); per task type and overall;
+//  - router statistics: for every adapted linear, the mean gate of each expert over the real tokens
+//    of each task type (the data behind the paper's expert-utilisation figure).
+
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <loramoe/io/instruction_data.hpp>
+#include <loramoe/moe/balance/lbc.hpp>
+#include <loramoe/nn/llama_model.hpp>
+#include <loramoe/train/batching.hpp>
+
+namespace loramoe::train {
+
+struct evaluation_options {
+    index batch_size = 8;
+    index max_new_tokens = 64;
+    bool exact_match = true;    // false: loss and router statistics only
+    bool require_stop = true;   // the generation must end where the target does (false: a prefix match)
+};
+
+struct accuracy_count {
+    index correct = 0;
+    index total = 0;
+    double accuracy() const { return total > 0 ? static_cast<double>(correct) / static_cast<double>(total) : 0.0; }
+};
+
+struct router_usage {
+    std::string module;
+    std::vector<std::int64_t> expert_types;
+    std::map<std::int64_t, std::vector<double>> mean_gate;   // task type -> mean gate per expert
+    std::map<std::int64_t, index> tokens;                    // task type -> real tokens seen
+};
+
+struct evaluation_result {
+    double loss = 0;
+    index counted_tokens = 0;
+    accuracy_count exact_match;
+    std::map<std::int64_t, accuracy_count> exact_match_by_task;
+    std::vector<router_usage> routers;
+    std::vector<std::vector<std::int64_t>> predictions;   // per example: the generated tokens (empty: not generated)
+
+    nlohmann::json router_json() const {
+        nlohmann::json layers = nlohmann::json::array();
+        for (const auto& r : routers) {
+            nlohmann::json gates = nlohmann::json::object(), tokens = nlohmann::json::object();
+            for (const auto& [task, g] : r.mean_gate) gates[std::to_string(task)] = g;
+            for (const auto& [task, n] : r.tokens) tokens[std::to_string(task)] = n;
+            layers.push_back({{"module", r.module}, {"expert_types", r.expert_types}, {"mean_gate", gates}, {"tokens", tokens}});
+        }
+        return {{"routers", layers}};
+    }
+
+    nlohmann::json to_json() const {
+        nlohmann::json by_task = nlohmann::json::object();
+        for (const auto& [task, a] : exact_match_by_task)
+            by_task[std::to_string(task)] = {{"correct", a.correct}, {"total", a.total}, {"accuracy", a.accuracy()}};
+        return {{"loss", loss},
+                {"counted_tokens", counted_tokens},
+                {"exact_match", {{"correct", exact_match.correct}, {"total", exact_match.total}, {"accuracy", exact_match.accuracy()}}},
+                {"exact_match_by_task", by_task}};
+    }
+};
+
+// The prompt of a tokenized example: its tokens before the first counted label.
+inline std::span<const std::int64_t> prompt_of(const io::tokenized_example& e) {
+    std::size_t k = 0;
+    while (k < e.labels.size() && e.labels[k] == ignore_index) ++k;
+    return {e.ids.data(), k};
+}
+
+template <class T, class Backend, class Shape>
+evaluation_result evaluate(nn::llama_model<T, Backend, Shape>& model, std::span<const io::tokenized_example> examples,
+                           std::int64_t pad_id, std::span<const std::int64_t> stop_ids, const evaluation_options& options) {
+    using model_type = nn::llama_model<T, Backend, Shape>;
+    evaluation_result result;
+    typename model_type::saved saved;
+    std::map<std::string, std::size_t> router_index;
+    double ce_sum = 0;
+    for (std::size_t begin = 0; begin < examples.size(); begin += static_cast<std::size_t>(options.batch_size)) {
+        std::vector<const io::tokenized_example*> members;
+        for (std::size_t i = begin; i < std::min(examples.size(), begin + static_cast<std::size_t>(options.batch_size)); ++i)
+            members.push_back(&examples[i]);
+        const nn::token_batch batch = make_batch(members, pad_id);
+        const nn::model_losses losses = model.forward(batch, saved);
+        ce_sum += losses.ce * static_cast<double>(losses.counted_tokens);
+        result.counted_tokens += losses.counted_tokens;
+
+        model.for_each_adapter_state(saved, [&](const std::string& module, auto& adapter, auto& state) {
+            if (!adapter.has_router()) return;
+            auto [it, fresh] = router_index.try_emplace(module, result.routers.size());
+            if (fresh) {
+                const auto* lbc = std::get_if<moe::balance::lbc>(&adapter.balance());
+                router_usage usage;
+                usage.module = module;
+                usage.expert_types = lbc && !lbc->expert_types.empty() ? lbc->expert_types
+                                                                       : moe::official_expert_types(adapter.experts());
+                result.routers.push_back(std::move(usage));
+            }
+            router_usage& usage = result.routers[it->second];
+            const tensor<T, cpu> gates = to_host(state.gates);
+            for (index row = 0; row < batch.rows(); ++row) {
+                if (batch.attention_mask[static_cast<std::size_t>(row)] == 0) continue;
+                const std::int64_t task = batch.task_types[static_cast<std::size_t>(row / batch.tokens)];
+                auto& sums = usage.mean_gate[task];
+                sums.resize(static_cast<std::size_t>(adapter.experts()), 0.0);
+                for (index n = 0; n < adapter.experts(); ++n) sums[static_cast<std::size_t>(n)] += gates.matrix()(row, n);
+                usage.tokens[task] += 1;
+            }
+        });
+    }
+    for (auto& usage : result.routers)
+        for (auto& [task, sums] : usage.mean_gate)
+            for (double& s : sums) s /= static_cast<double>(usage.tokens[task]);
+    result.loss = result.counted_tokens > 0 ? ce_sum / static_cast<double>(result.counted_tokens) : 0.0;
+
+    result.predictions.resize(examples.size());
+    if (!options.exact_match) return result;
+    for (std::size_t i = 0; i < examples.size(); ++i) {
+        const io::tokenized_example& e = examples[i];
+        const auto prompt = prompt_of(e);
+        if (prompt.size() <= 1 || prompt.size() == e.ids.size()) continue;   // raw text, or nothing to predict
+        std::vector<std::int64_t> target(e.ids.begin() + static_cast<std::ptrdiff_t>(prompt.size()), e.ids.end());
+        const auto is_stop = [&](std::int64_t id) { return std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end(); };
+        if (!target.empty() && is_stop(target.back())) target.pop_back();
+        const index budget = std::max(options.max_new_tokens, static_cast<index>(target.size()) + 1);
+        std::vector<std::int64_t> generated = model.generate(prompt, budget, stop_ids);
+        const bool stopped = !generated.empty() && is_stop(generated.back());
+        if (stopped) generated.pop_back();
+        const bool correct = options.require_stop
+                                 ? stopped && generated == target
+                                 : generated.size() >= target.size() && std::equal(target.begin(), target.end(), generated.begin());
+        result.exact_match.total += 1;
+        result.exact_match.correct += correct;
+        auto& by_task = result.exact_match_by_task[e.task_type];
+        by_task.total += 1;
+        by_task.correct += correct;
+        result.predictions[i] = std::move(generated);
+    }
+    return result;
+}
+
+}  // namespace loramoe::train

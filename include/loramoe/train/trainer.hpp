@@ -1,0 +1,219 @@
+#pragma once
+// Supervised fine-tuning of a LLaMA with LoRAMoE adapters (or a plain LoRA, or every weight), as the
+// official LoRAMoE script trains: AdamW on the trainable tensors only, linear warm-up then cosine
+// decay, gradient accumulation, global-norm clipping, seeded shuffling.
+//
+// A step is `gradient_accumulation` micro-batches of `batch_size` examples from one epoch's seeded
+// order; the gradients of the micro-batches are averaged, clipped to max_grad_norm, and applied.
+// Everything a step does is a function of (seed, step), so a run resumed from a checkpoint
+// (save_state / load_state) ends with the same weights as an uninterrupted one.
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <loramoe/core/random.hpp>
+#include <loramoe/io/atomic_file.hpp>
+#include <loramoe/io/hf_checkpoint.hpp>
+#include <loramoe/io/instruction_data.hpp>
+#include <loramoe/io/safetensors.hpp>
+#include <loramoe/nn/llama_model.hpp>
+#include <loramoe/train/adamw.hpp>
+#include <loramoe/train/batching.hpp>
+#include <loramoe/train/schedule.hpp>
+
+namespace loramoe::train {
+
+struct training_options {
+    index epochs = 1;
+    index batch_size = 8;
+    index gradient_accumulation = 1;
+    double learning_rate = 2e-4;
+    double warmup_ratio = 0.03;     // of the total steps (the official script's 0.03)
+    double weight_decay = 0.0;
+    double max_grad_norm = 1.0;     // 0: no clipping
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    double eps = 1e-8;
+    std::uint64_t seed = 42;
+};
+
+struct step_report {
+    index step = 0;             // updates done, this one included
+    index total_steps = 0;
+    index epoch = 0;            // 0-based epoch of this step
+    double loss = 0;            // mean over the step's micro-batches
+    double ce = 0;
+    double lbc = 0;
+    double learning_rate = 0;
+    double grad_norm = 0;       // before clipping
+    index tokens = 0;           // real tokens processed by the step
+    double seconds = 0;         // wall time of the step
+};
+
+template <scalar T, backend Backend = cpu, class Shape = nn::block_shape<>>
+class trainer {
+public:
+    using model_type = nn::llama_model<T, Backend, Shape>;
+
+    // Trains what the model has trainable: its adapters, or its base weights (train_base), or both.
+    trainer(model_type& model, std::vector<io::tokenized_example> examples, std::int64_t pad_id, training_options options)
+        : model_(&model), examples_(std::move(examples)), pad_id_(pad_id), options_(options) {
+        if (examples_.empty()) fail<value_error>("train: no training examples");
+        if (options.epochs <= 0 || options.batch_size <= 0 || options.gradient_accumulation <= 0)
+            fail<value_error>("train: epochs, batch size and gradient accumulation must be positive");
+        if (!(options.learning_rate >= 0) || !(options.max_grad_norm >= 0) || !(options.warmup_ratio >= 0 && options.warmup_ratio <= 1))
+            fail<value_error>("train: learning rate, max grad norm and warm-up ratio must be non-negative (ratio <= 1)");
+        const adamw_hyperparameters h{options.learning_rate, options.beta1, options.beta2, options.eps, options.weight_decay};
+        if (model.adapters().size() > 0) trainables_.push_back(&model.adapters());
+        if (model.base().has_grads()) trainables_.push_back(&model.base());
+        if (trainables_.empty()) fail<value_error>("train: the model has nothing trainable (no adapter, base frozen)");
+        for (auto* buffer : trainables_) optimizers_.emplace_back(*buffer, h);
+        batches_per_epoch_ = (static_cast<index>(examples_.size()) + options.batch_size - 1) / options.batch_size;
+        steps_per_epoch_ = (batches_per_epoch_ + options.gradient_accumulation - 1) / options.gradient_accumulation;
+        schedule_ = {options.learning_rate,
+                     static_cast<index>(std::ceil(options.warmup_ratio * static_cast<double>(total_steps()))),
+                     total_steps()};
+    }
+
+    index total_steps() const { return options_.epochs * steps_per_epoch_; }
+    index step() const { return step_; }
+    bool finished() const { return step_ >= total_steps(); }
+    const training_options& options() const { return options_; }
+
+    // One optimizer update.
+    step_report train_step() {
+        if (finished()) fail<error>("train: all {} steps are done", total_steps());
+        const auto start = std::chrono::steady_clock::now();
+        const index epoch = step_ / steps_per_epoch_, first = (step_ % steps_per_epoch_) * options_.gradient_accumulation;
+        const index last = std::min(batches_per_epoch_, first + options_.gradient_accumulation);
+        if (epoch != order_epoch_) {
+            order_ = epoch_order(examples_.size(), options_.seed, static_cast<std::uint64_t>(epoch));
+            order_epoch_ = epoch;
+        }
+        for (auto* buffer : trainables_) buffer->zero_grad();
+
+        step_report report{step_ + 1, total_steps(), epoch};
+        for (index b = first; b < last; ++b) {
+            const nn::token_batch batch = batch_of(b);
+            const nn::model_losses losses = model_->forward(batch, saved_, true);
+            model_->backward(saved_);
+            report.loss += losses.loss;
+            report.ce += losses.ce;
+            report.lbc += losses.lbc;
+            for (std::int64_t m : batch.attention_mask) report.tokens += m;
+        }
+        const double micro_batches = static_cast<double>(last - first);
+        report.loss /= micro_batches;
+        report.ce /= micro_batches;
+        report.lbc /= micro_batches;
+
+        // Average the micro-batches' gradients, then clip their global norm.
+        double squares = 0;
+        for (auto* buffer : trainables_) {
+            scale_values(Backend{}, buffer->grads().data(), buffer->size(), static_cast<T>(1 / micro_batches));
+            squares += sum_of_squares(Backend{}, buffer->grads().data(), buffer->size());
+        }
+        report.grad_norm = std::sqrt(squares);
+        if (options_.max_grad_norm > 0 && report.grad_norm > options_.max_grad_norm) {
+            const T clip = static_cast<T>(options_.max_grad_norm / (report.grad_norm + 1e-6));
+            for (auto* buffer : trainables_) scale_values(Backend{}, buffer->grads().data(), buffer->size(), clip);
+        }
+        report.learning_rate = schedule_(step_);
+        for (auto& optimizer : optimizers_) optimizer.step(report.learning_rate);
+        ++step_;
+        report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        return report;
+    }
+
+    // A digest of everything that determines the run (data, options, model and adapter configs), so
+    // that a resume with different inputs is refused instead of silently diverging.
+    std::string fingerprint() const {
+        std::uint64_t h = 0xcbf29ce484222325ull;
+        auto mix = [&h](std::uint64_t value) { h = mix64(h ^ value); };
+        for (const auto& e : examples_) {
+            mix(e.ids.size());
+            for (auto id : e.ids) mix(static_cast<std::uint64_t>(id));
+            for (auto label : e.labels) mix(static_cast<std::uint64_t>(label));
+            mix(static_cast<std::uint64_t>(e.task_type));
+        }
+        const nlohmann::json settings = {
+            {"epochs", options_.epochs}, {"batch_size", options_.batch_size},
+            {"gradient_accumulation", options_.gradient_accumulation}, {"learning_rate", options_.learning_rate},
+            {"warmup_ratio", options_.warmup_ratio}, {"weight_decay", options_.weight_decay},
+            {"max_grad_norm", options_.max_grad_norm}, {"betas", {options_.beta1, options_.beta2}}, {"eps", options_.eps},
+            {"seed", options_.seed}, {"pad_id", pad_id_}, {"model", model_->config().to_json()},
+            {"adapter", model_->adapter_config() ? model_->adapter_config()->to_json() : nlohmann::json()},
+            {"train_base", model_->base().has_grads()}, {"precision", sizeof(T)}};
+        for (char c : settings.dump()) mix(static_cast<unsigned char>(c));
+        return fmt::format("{:016x}", h);
+    }
+
+    // The optimizer's moments and the step, in `folder` (optimizer.safetensors, trainer_state.json).
+    void save_state(const std::filesystem::path& folder) const {
+        std::filesystem::create_directories(folder);
+        io::safetensors_writer writer;
+        for (std::size_t i = 0; i < optimizers_.size(); ++i) {
+            writer.add(fmt::format("{}.exp_avg", i), to_host(optimizers_[i].first_moment()));
+            writer.add(fmt::format("{}.exp_avg_sq", i), to_host(optimizers_[i].second_moment()));
+        }
+        writer.write(folder / "optimizer.safetensors");
+        const nlohmann::json state = {{"step", step_}, {"total_steps", total_steps()}, {"fingerprint", fingerprint()}};
+        io::write_text_atomically(folder / "trainer_state.json", state.dump(2) + "\n");
+    }
+
+    // Restores what save_state wrote (the trainable weights themselves are loaded by the caller).
+    void load_state(const std::filesystem::path& folder) {
+        const auto state = io::read_json_file(folder / "trainer_state.json");
+        if (!state.contains("fingerprint") || state["fingerprint"] != fingerprint())
+            fail<value_error>("{}: the checkpoint was made with other data, options or model; cannot resume",
+                              folder.string());
+        const index step = state.at("step").get<index>();
+        if (step < 0 || step > total_steps()) fail<format_error>("{}: step {} is out of range", folder.string(), step);
+        const io::safetensors_reader reader(folder / "optimizer.safetensors");
+        for (std::size_t i = 0; i < optimizers_.size(); ++i) {
+            for (auto [name, moment] : {std::pair{"exp_avg", &optimizers_[i].first_moment()},
+                                        std::pair{"exp_avg_sq", &optimizers_[i].second_moment()}}) {
+                const auto host = reader.template read<T>(fmt::format("{}.{}", i, name), moment->shape());
+                copy_from_host(Backend{}, host.data(), moment->data(), host.size());
+            }
+            optimizers_[i].set_steps(step);
+        }
+        step_ = step;
+        // Dropout masks are drawn per forward call: continue the count of the uninterrupted run.
+        const index epoch = step / steps_per_epoch_;
+        const index within = std::min(batches_per_epoch_, (step % steps_per_epoch_) * options_.gradient_accumulation);
+        const auto calls = static_cast<std::uint64_t>(epoch * batches_per_epoch_ + within);
+        model_->for_each_adapter([&](const std::string&, auto& adapter) { adapter.set_dropout_calls(calls); });
+    }
+
+private:
+    nn::token_batch batch_of(index b) const {
+        const index begin = b * options_.batch_size;
+        const index end = std::min(static_cast<index>(examples_.size()), begin + options_.batch_size);
+        std::vector<const io::tokenized_example*> members;
+        for (index i = begin; i < end; ++i) members.push_back(&examples_[order_[static_cast<std::size_t>(i)]]);
+        return make_batch(members, pad_id_);
+    }
+
+    model_type* model_;
+    std::vector<io::tokenized_example> examples_;
+    std::int64_t pad_id_;
+    training_options options_;
+    std::vector<parameter_buffer<T, Backend>*> trainables_;
+    std::vector<adamw<T, Backend>> optimizers_;
+    warmup_cosine schedule_;
+    index batches_per_epoch_ = 0;
+    index steps_per_epoch_ = 0;
+    index step_ = 0;
+    index order_epoch_ = -1;
+    std::vector<std::size_t> order_;
+    typename model_type::saved saved_;
+};
+
+}  // namespace loramoe::train

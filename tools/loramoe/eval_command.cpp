@@ -1,0 +1,89 @@
+// loramoe eval --model DIR [--adapter DIR] --data eval.jsonl [--out results.json] [--router-stats stats.json]
+//
+// Scores a model (with an adapter, or alone) on JSONL data: the loss over the targets, the exact-match
+// accuracy of greedy generation per task type, and, with adapters, the router statistics.
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include <loramoe/io/atomic_file.hpp>
+#include <loramoe/io/instruction_data.hpp>
+#include <loramoe/io/pretrained.hpp>
+#include <loramoe/io/tokenizer.hpp>
+#include <loramoe/train/evaluation.hpp>
+
+#include "commands.hpp"
+
+namespace loramoe::cli {
+
+namespace {
+
+struct eval_options {
+    std::filesystem::path model, data, out, router_stats, predictions;
+    std::optional<std::filesystem::path> adapter;
+    train::evaluation_options evaluation;
+    index max_length = 1024;
+    io::prompt_template form = io::prompt_template::plain;
+    bool no_generate = false;
+    bool double_precision = false;
+};
+
+template <class T>
+void run(eval_options& o) {
+    const auto config = io::read_llama_config(o.model);
+    const auto tokenizer = io::load_tokenizer(o.model, config);
+    const auto data = io::read_instruction_jsonl(o.data);
+    std::vector<io::tokenized_example> examples;
+    for (const auto& e : data) examples.push_back(io::tokenize_example(e, *tokenizer, o.form, o.max_length));
+    const auto model = io::load_pretrained<T>(o.model, o.adapter);
+    o.evaluation.exact_match = !o.no_generate;
+    const std::vector<std::int64_t> stop = {tokenizer->eos_id()};
+    const auto result = train::evaluate(*model, std::span<const io::tokenized_example>(examples), tokenizer->pad_id(), stop,
+                                        o.evaluation);
+
+    fmt::print("loss {:.4f} over {} target tokens\n", result.loss, result.counted_tokens);
+    if (!o.no_generate) {
+        fmt::print("exact match {:.4f} ({}/{})\n", result.exact_match.accuracy(), result.exact_match.correct,
+                   result.exact_match.total);
+        for (const auto& [task, a] : result.exact_match_by_task)
+            fmt::print("  task_type {}: {:.4f} ({}/{})\n", task, a.accuracy(), a.correct, a.total);
+    }
+    if (!o.out.empty()) io::write_text_atomically(o.out, result.to_json().dump(2) + "\n");
+    if (!o.router_stats.empty()) {
+        if (result.routers.empty()) fail<value_error>("--router-stats: the model has no routed adapter");
+        io::write_text_atomically(o.router_stats, result.router_json().dump(2) + "\n");
+    }
+    if (!o.predictions.empty()) {
+        std::string lines;
+        for (std::size_t i = 0; i < data.size(); ++i)
+            lines += nlohmann::json({{"instruction", data[i].instruction}, {"input", data[i].input},
+                                     {"output", data[i].output}, {"prediction", tokenizer->decode(result.predictions[i])}})
+                         .dump() + "\n";
+        io::write_text_atomically(o.predictions, lines);
+    }
+}
+
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+    auto o = std::make_shared<eval_options>();
+    CLI::App* c = app.add_subcommand("eval", "Loss, exact-match accuracy and router statistics on JSONL data");
+    c->add_option("--model", o->model, "HF checkpoint folder")->required()->check(CLI::ExistingDirectory);
+    c->add_option("--adapter", o->adapter, "adapter folder")->check(CLI::ExistingDirectory);
+    c->add_option("--data", o->data, "JSONL: instruction, input, output, task_type per line")->required()->check(CLI::ExistingFile);
+    c->add_option("--out", o->out, "write the results as JSON");
+    c->add_option("--router-stats", o->router_stats, "write the mean gate per expert and task type, per adapted linear");
+    c->add_option("--predictions", o->predictions, "write each example's generated output as JSONL");
+    c->add_option("--batch-size", o->evaluation.batch_size)->capture_default_str();
+    c->add_option("--max-new-tokens", o->evaluation.max_new_tokens, "generation budget (at least the target + 1)")->capture_default_str();
+    c->add_option("--max-length", o->max_length, "tokens per example (longer ones are cut)")->capture_default_str();
+    c->add_option("--template", o->form, "plain (default) or official")
+        ->transform(CLI::CheckedTransformer(std::map<std::string, io::prompt_template>{
+            {"plain", io::prompt_template::plain}, {"official", io::prompt_template::official}}));
+    c->add_flag("--no-generate", o->no_generate, "loss and router statistics only");
+    c->add_flag("--double", o->double_precision, "compute in double precision (default float)");
+    c->callback([o] { o->double_precision ? run<double>(*o) : run<float>(*o); });
+}
+
+}  // namespace loramoe::cli

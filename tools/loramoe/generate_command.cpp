@@ -1,0 +1,58 @@
+// loramoe generate --model DIR [--adapter DIR] --prompt TEXT [--input TEXT] [--max-new-tokens N]
+//
+// Prints the greedy completion of one prompt, formatted as in training (BOS + instruction [+ "\n" +
+// input], and EOS after it with --template official).
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include <loramoe/io/instruction_data.hpp>
+#include <loramoe/io/pretrained.hpp>
+#include <loramoe/io/tokenizer.hpp>
+#include <loramoe/train/evaluation.hpp>
+
+#include "commands.hpp"
+
+namespace loramoe::cli {
+
+namespace {
+
+struct generate_options {
+    std::filesystem::path model;
+    std::optional<std::filesystem::path> adapter;
+    std::string prompt, input;
+    index max_new_tokens = 64;
+    io::prompt_template form = io::prompt_template::plain;
+};
+
+void run(const generate_options& o) {
+    const auto config = io::read_llama_config(o.model);
+    const auto tokenizer = io::load_tokenizer(o.model, config);
+    const auto model = io::load_pretrained<float>(o.model, o.adapter);
+    io::instruction_example example;
+    example.instruction = o.prompt;
+    example.input = o.input;
+    const auto tokenized = io::tokenize_example(example, *tokenizer, o.form, config.max_position_embeddings);
+    const std::vector<std::int64_t> stop = {tokenizer->eos_id()};
+    const auto generated = model->generate(train::prompt_of(tokenized), o.max_new_tokens, stop);
+    fmt::print("{}\n", tokenizer->decode(generated));
+}
+
+}  // namespace
+
+void add_generate_command(CLI::App& app) {
+    auto o = std::make_shared<generate_options>();
+    CLI::App* c = app.add_subcommand("generate", "Print the greedy completion of a prompt");
+    c->add_option("--model", o->model, "HF checkpoint folder")->required()->check(CLI::ExistingDirectory);
+    c->add_option("--adapter", o->adapter, "adapter folder")->check(CLI::ExistingDirectory);
+    c->add_option("--prompt", o->prompt, "the instruction")->required();
+    c->add_option("--input", o->input, "the instruction's input, after a newline");
+    c->add_option("--max-new-tokens", o->max_new_tokens)->capture_default_str();
+    c->add_option("--template", o->form, "plain (default) or official")
+        ->transform(CLI::CheckedTransformer(std::map<std::string, io::prompt_template>{
+            {"plain", io::prompt_template::plain}, {"official", io::prompt_template::official}}));
+    c->callback([o] { run(*o); });
+}
+
+}  // namespace loramoe::cli

@@ -1,0 +1,156 @@
+// loramoe train --model DIR --data train.jsonl --out DIR [--mode loramoe|lora|full] [adapter options]
+//               [training options] [--checkpoint-every K] [--resume]
+//
+// Trains LoRAMoE adapters (the paper's defaults), a plain LoRA per target, or every weight, on JSONL
+// instruction data. Checkpoints go to OUT/checkpoint (every K steps and on Ctrl-C); --resume continues
+// from there exactly. The result: an adapter folder, or a HF checkpoint folder in full mode.
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <memory>
+
+#include <loramoe/io/instruction_data.hpp>
+#include <loramoe/io/tokenizer.hpp>
+#include <loramoe/train/checkpoint.hpp>
+#include <loramoe/train/progress.hpp>
+#include <loramoe/train/trainer.hpp>
+
+#include "commands.hpp"
+
+namespace loramoe::cli {
+
+namespace {
+
+std::atomic<bool> interrupted{false};
+
+enum class training_mode { loramoe, lora, full };
+
+struct train_options {
+    std::filesystem::path model, data, out;
+    training_mode mode = training_mode::loramoe;
+    moe::adapter_config adapter;
+    train::training_options training;
+    index max_length = 1024;
+    io::prompt_template form = io::prompt_template::plain;
+    index checkpoint_every = 0;
+    index log_every = 10;
+    bool resume = false;
+    bool double_precision = false;
+    std::string statistic = "cv2", placement = "linears";
+};
+
+// The files besides the weights that make a HF folder usable: the tokenizer's.
+void copy_tokenizer_files(const std::filesystem::path& from, const std::filesystem::path& to) {
+    for (const char* name : {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json",
+                             "generation_config.json"})
+        if (std::filesystem::exists(from / name))
+            std::filesystem::copy_file(from / name, to / name, std::filesystem::copy_options::overwrite_existing);
+}
+
+template <class T>
+void run(train_options& o) {
+    const auto config = io::read_llama_config(o.model);
+    const auto tokenizer = io::load_tokenizer(o.model, config);
+    std::vector<io::tokenized_example> examples;
+    for (const auto& e : io::read_instruction_jsonl(o.data))
+        examples.push_back(io::tokenize_example(e, *tokenizer, o.form, o.max_length));
+
+    std::optional<moe::adapter_config> adapter;
+    if (o.mode != training_mode::full) {
+        adapter = o.adapter;
+        adapter->statistic = moe::parse_lbc_statistic(o.statistic);
+        adapter->placement = o.placement == "ffn" ? moe::adapter_placement::ffn : moe::adapter_placement::linears;
+        adapter->router = o.mode == training_mode::loramoe;
+        if (!adapter->router) adapter->experts = 1;
+    }
+    const auto model = std::make_unique<nn::llama_model<T>>(
+        config, adapter, nn::model_options{.train_base = o.mode == training_mode::full, .seed = o.training.seed});
+    io::load_base_weights(o.model, *model);
+    model->reset_adapters(o.training.seed);
+    train::trainer<T> trainer(*model, std::move(examples), tokenizer->pad_id(), o.training);
+
+    const auto checkpoint = o.out / "checkpoint";
+    if (o.resume) {
+        train::read_checkpoint(checkpoint, *model, trainer);
+        fmt::print(stderr, "resuming at step {}/{} from {}\n", trainer.step(), trainer.total_steps(), checkpoint.string());
+    } else if (std::filesystem::exists(checkpoint)) {
+        fail<value_error>("{} holds the checkpoint of an unfinished run: pass --resume, or choose another --out",
+                          checkpoint.string());
+    }
+    std::filesystem::create_directories(o.out);
+
+    interrupted = false;
+    auto previous = std::signal(SIGINT, [](int) { interrupted = true; });
+    train::progress_display progress("train", o.log_every);
+    while (!trainer.finished()) {
+        progress.update(trainer.train_step());
+        const bool due = o.checkpoint_every > 0 && trainer.step() % o.checkpoint_every == 0 && !trainer.finished();
+        if (due || interrupted) train::write_checkpoint(checkpoint, *model, trainer);
+        if (interrupted) {
+            progress.interrupt();
+            std::signal(SIGINT, previous);
+            throw interruption(fmt::format("interrupted at step {}/{}: checkpoint written to {}; continue with --resume",
+                                           trainer.step(), trainer.total_steps(), checkpoint.string()));
+        }
+    }
+    std::signal(SIGINT, previous);
+    train::save_trained(o.out, *model);
+    if (o.mode == training_mode::full) copy_tokenizer_files(o.model, o.out);
+    std::filesystem::remove_all(checkpoint);
+    fmt::print(stderr, "wrote {} to {}\n", o.mode == training_mode::full ? "the fine-tuned model" : "the adapter",
+               o.out.string());
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+    auto o = std::make_shared<train_options>();
+    CLI::App* c = app.add_subcommand("train", "Fine-tune LoRAMoE adapters (or a LoRA, or every weight) on JSONL data");
+    c->add_option("--model", o->model, "HF checkpoint folder (config.json, model.safetensors, tokenizer)")
+        ->required()->check(CLI::ExistingDirectory);
+    c->add_option("--data", o->data, "JSONL: instruction, input, output, task_type per line")->required()->check(CLI::ExistingFile);
+    c->add_option("--out", o->out, "output folder (adapter, or model in full mode; checkpoints in OUT/checkpoint)")->required();
+    c->add_option("--mode", o->mode, "loramoe (default), lora (one plain LoRA per target), full (every weight)")
+        ->transform(CLI::CheckedTransformer(std::map<std::string, training_mode>{
+            {"loramoe", training_mode::loramoe}, {"lora", training_mode::lora}, {"full", training_mode::full}}));
+
+    auto* adapter = c->add_option_group("adapter", "the adapter (paper defaults)");
+    adapter->add_option("--experts", o->adapter.experts, "LoRA experts per adapted linear, N (lora_nums)")->capture_default_str();
+    adapter->add_option("--rank", o->adapter.rank, "LoRA rank r")->capture_default_str();
+    adapter->add_option("--alpha", o->adapter.alpha, "lora_alpha; experts are scaled by alpha / r")->capture_default_str();
+    adapter->add_option("--blc-alpha", o->adapter.blc_alpha, "LBC delta (blc_alpha)")->capture_default_str();
+    adapter->add_option("--blc-weight", o->adapter.blc_weight, "LBC weight beta in the loss (blc_weight); 0 disables it")->capture_default_str();
+    adapter->add_option("--blc-statistic", o->statistic, "cv2 (the official code) or var_over_mean (the paper)")
+        ->check(CLI::IsMember({"cv2", "var_over_mean"}))->capture_default_str();
+    adapter->add_option("--target-modules", o->adapter.target_modules, "linears to adapt (module name suffixes)")
+        ->delimiter(',')->capture_default_str();
+    adapter->add_option("--dropout", o->adapter.dropout, "lora_dropout on each expert's input")->capture_default_str();
+    adapter->add_option("--top-k", o->adapter.top_k, "keep the k largest gates (0: dense, as LoRAMoE)")->capture_default_str();
+    adapter->add_option("--placement", o->placement, "linears (official) or ffn (one set of experts beside each FFN)")
+        ->check(CLI::IsMember({"linears", "ffn"}))->capture_default_str();
+    adapter->add_flag("--lbc-counts-padding", o->adapter.lbc_counts_padding, "count padding in the LBC (the official code)");
+
+    auto* training = c->add_option_group("training", "optimisation");
+    training->add_option("--epochs", o->training.epochs)->capture_default_str();
+    training->add_option("--lr", o->training.learning_rate, "peak learning rate")->capture_default_str();
+    training->add_option("--batch-size", o->training.batch_size)->capture_default_str();
+    training->add_option("--grad-accum", o->training.gradient_accumulation, "micro-batches per update")->capture_default_str();
+    training->add_option("--warmup-ratio", o->training.warmup_ratio, "linear warm-up, as a fraction of the steps")->capture_default_str();
+    training->add_option("--weight-decay", o->training.weight_decay)->capture_default_str();
+    training->add_option("--max-grad-norm", o->training.max_grad_norm, "global-norm clipping (0: none)")->capture_default_str();
+    training->add_option("--seed", o->training.seed, "shuffling, initialisation and dropout")->capture_default_str();
+    training->add_option("--max-length", o->max_length, "tokens per example (longer ones are cut)")->capture_default_str();
+    training->add_option("--template", o->form, "plain (default) or official ({instruction}</s> before the output)")
+        ->transform(CLI::CheckedTransformer(std::map<std::string, io::prompt_template>{
+            {"plain", io::prompt_template::plain}, {"official", io::prompt_template::official}}));
+    training->add_flag("--double", o->double_precision, "compute in double precision (default float)");
+
+    c->add_option("--checkpoint-every", o->checkpoint_every, "write OUT/checkpoint every K steps (0: only on Ctrl-C)")
+        ->capture_default_str();
+    c->add_option("--log-every", o->log_every, "without a terminal, log a line every K steps")->capture_default_str();
+    c->add_flag("--resume", o->resume, "continue the run saved in OUT/checkpoint");
+    c->callback([o] { o->double_precision ? run<double>(*o) : run<float>(*o); });
+}
+
+}  // namespace loramoe::cli
