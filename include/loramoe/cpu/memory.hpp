@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <utility>
 
 #include <loramoe/core/memory.hpp>
 #include <loramoe/core/view.hpp>
@@ -19,6 +20,17 @@ public:
 
     buffer() = default;
     explicit buffer(index count) { resize(count); }
+    // A moved-from buffer is empty, and usable again.
+    buffer(buffer&& other) noexcept
+        : data_(std::move(other.data_)),
+          size_(std::exchange(other.size_, 0)),
+          capacity_(std::exchange(other.capacity_, 0)) {}
+    buffer& operator=(buffer&& other) noexcept {
+        data_ = std::move(other.data_);
+        size_ = std::exchange(other.size_, 0);
+        capacity_ = std::exchange(other.capacity_, 0);
+        return *this;
+    }
 
     // Grows the capacity when needed (the old contents are then lost); never shrinks it, so a
     // workspace resized to the same size on every call allocates once.

@@ -24,10 +24,14 @@ public:
         const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) fail<io_error>("cannot open {}: {}", path.string(), std::strerror(errno));
         struct stat status {};
-        if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+        if (::fstat(fd, &status) != 0) {
             const int code = errno;
             ::close(fd);
-            fail<io_error>("cannot read {}: {}", path.string(), code ? std::strerror(code) : "not a regular file");
+            fail<io_error>("cannot read {}: {}", path.string(), std::strerror(code));
+        }
+        if (!S_ISREG(status.st_mode)) {
+            ::close(fd);
+            fail<io_error>("cannot read {}: not a regular file", path.string());
         }
         size_ = static_cast<std::size_t>(status.st_size);
         if (size_ > 0) {

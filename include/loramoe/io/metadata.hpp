@@ -2,6 +2,7 @@
 // Numbers stored as strings (safetensors metadata, command lines), parsed strictly: the whole text
 // must be the number.
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -16,7 +17,9 @@ inline double parse_number(const std::string& text, const std::string& what) {
     errno = 0;
     char* end = nullptr;
     const double value = std::strtod(text.c_str(), &end);
-    if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE || !std::isfinite(value))
+    // strtod skips leading blanks; the whole text must be the number.
+    if (text.empty() || std::isspace(static_cast<unsigned char>(text.front())) || end != text.c_str() + text.size() ||
+        errno == ERANGE || !std::isfinite(value))
         fail<format_error>("{} is '{}', not a finite number", what, text);
     return value;
 }

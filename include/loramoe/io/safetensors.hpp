@@ -155,14 +155,14 @@ public:
 
     template <class T>
     void read_into(const tensor_entry& e, T* destination) const {
-        constexpr bool want_floating = std::is_floating_point_v<T>;
+        const bool want_floating = info(dtype_of<T>()).floating;
         if (info(e.type).floating != want_floating)
             fail<format_error>("{}: tensor '{}' has dtype {}, expected {} dtype", path().string(), e.name, name(e.type),
                                want_floating ? "a floating-point" : "an integer");
         const std::byte* source = bytes(e).data();
         const std::size_t step = info(e.type).bytes;
         if (dtype_of<T>() == e.type) {
-            std::memcpy(destination, source, e.end - e.begin);
+            if (e.end > e.begin) std::memcpy(destination, source, e.end - e.begin);
             return;
         }
         for (index i = 0; i < e.elements(); ++i) destination[i] = detail::load_element<T>(e.type, source + i * step);

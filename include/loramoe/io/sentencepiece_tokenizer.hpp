@@ -112,27 +112,34 @@ inline const char* model_type_name(sentencepiece_model_type type) {
 }
 }  // namespace detail
 
-// Trains a SentencePiece model on `sentences` and writes it to `model_file` (atomically). LLaMA's
-// settings: unk 0, bos 1, eos 2, no pad; identity normalisation with whitespace kept; digits split;
-// byte fallback, so that any text round-trips through encode and decode (bpe and unigram; a word model
+// How to train a tokenizer.model. The defaults are LLaMA's settings: digits split, and byte
+// fallback, so that any text round-trips through encode and decode (bpe and unigram; a word model
 // spells an unknown word's "▁" as bytes, which decode does not turn back into a space). `vocab_size`
-// is an upper bound: a small corpus gives fewer pieces; it must leave room for the 256 byte pieces,
-// the 3 specials and the corpus's characters. Training sets SentencePiece's process-wide log level
-// to errors only.
-inline void train_sentencepiece(const std::vector<std::string>& sentences,
-                                const std::filesystem::path& model_file, int vocab_size,
-                                sentencepiece_model_type type = sentencepiece_model_type::bpe) {
+// is an upper bound: a small corpus gives fewer pieces; with byte fallback it must leave room for the
+// 256 byte pieces, the 3 specials and the corpus's characters.
+struct sentencepiece_training {
+    int vocab_size = 32000;
+    sentencepiece_model_type type = sentencepiece_model_type::bpe;
+    bool byte_fallback = true;
+    bool split_digits = true;
+};
+
+// Trains a SentencePiece model on `sentences` and writes it to `model_file` (atomically), with unk 0,
+// bos 1, eos 2, no pad, identity normalisation with whitespace kept. Training sets SentencePiece's
+// process-wide log level to errors only.
+inline void train_sentencepiece(const std::vector<std::string>& sentences, const std::filesystem::path& model_file,
+                                const sentencepiece_training& settings) {
     if (sentences.empty()) fail<value_error>("train_sentencepiece for {}: no sentences", model_file.string());
     const std::unordered_map<std::string, std::string> options = {
-        {"model_type", detail::model_type_name(type)},
-        {"vocab_size", std::to_string(vocab_size)},
+        {"model_type", detail::model_type_name(settings.type)},
+        {"vocab_size", std::to_string(settings.vocab_size)},
         {"hard_vocab_limit", "false"},
         {"unk_id", "0"},
         {"bos_id", "1"},
         {"eos_id", "2"},
         {"pad_id", "-1"},
-        {"byte_fallback", "true"},
-        {"split_digits", "true"},
+        {"byte_fallback", settings.byte_fallback ? "true" : "false"},
+        {"split_digits", settings.split_digits ? "true" : "false"},
         {"allow_whitespace_only_pieces", "true"},
         {"normalization_rule_name", "identity"},
         {"remove_extra_whitespaces", "false"},

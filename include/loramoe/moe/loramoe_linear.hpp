@@ -97,6 +97,8 @@ public:
             fail<value_error>("loramoe_linear: without a router there is one expert (plain LoRA), not {}",
                               config.experts);
         if constexpr (std::is_same_v<Balance, balance::lbc>) detail::expert_types_of(balance_, experts());
+        if constexpr (std::is_same_v<Balance, balance::dynamic>)
+            if (const auto* lbc = std::get_if<balance::lbc>(&balance_)) detail::expert_types_of(*lbc, experts());
     }
 
     const loramoe_config& config() const { return config_; }
@@ -134,7 +136,7 @@ public:
         random_generator rng(seed);
         tensor<T, cpu> host({parameter_count()});
         host.zero();
-        kaiming_uniform(rng, host.as_matrix(projected_width(), in_features()));
+        kaiming_uniform(rng, matrix_view<T>(host.data(), projected_width(), in_features()));   // B stays zero
         copy_from_host(Backend{}, host.data(), parameters_.values, parameter_count());
     }
 
@@ -209,6 +211,8 @@ public:
     void backward(matrix_view<const T> x, matrix_view<const T> dy, const routing_batch<T>& batch, T balance_weight,
                   saved& s, matrix_view<T> dx, gradient_mode dx_mode = gradient_mode::overwrite) {
         check_input(x, batch);
+        if (parameters_.grads == nullptr && parameters_.size > 0)
+            fail<error>("loramoe_linear: backward needs parameter gradients, but the bound slice has none");
         require_shape(dy, x.rows, out_features(), "loramoe_linear output gradient dy");
         if (!dx.empty()) require_shape(dx, x.rows, in_features(), "loramoe_linear input gradient dx");
         if (s.projected.size() != x.rows * projected_width())

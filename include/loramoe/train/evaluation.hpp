@@ -47,6 +47,7 @@ struct evaluation_result {
     std::map<std::int64_t, accuracy_count> exact_match_by_task;
     std::vector<router_usage> routers;
     std::vector<std::vector<std::int64_t>> predictions;   // per example: the generated tokens (empty: not generated)
+    std::vector<int> correct;                             // per example: 1, 0, or -1 when not generated
 
     nlohmann::json router_json() const {
         nlohmann::json layers = nlohmann::json::array();
@@ -123,6 +124,7 @@ evaluation_result evaluate(nn::llama_model<T, Backend, Shape>& model, std::span<
     result.loss = result.counted_tokens > 0 ? ce_sum / static_cast<double>(result.counted_tokens) : 0.0;
 
     result.predictions.resize(examples.size());
+    result.correct.assign(examples.size(), -1);
     if (!options.exact_match) return result;
     for (std::size_t i = 0; i < examples.size(); ++i) {
         const io::tokenized_example& e = examples[i];
@@ -143,6 +145,7 @@ evaluation_result evaluate(nn::llama_model<T, Backend, Shape>& model, std::span<
         auto& by_task = result.exact_match_by_task[e.task_type];
         by_task.total += 1;
         by_task.correct += correct;
+        result.correct[i] = correct;
         result.predictions[i] = std::move(generated);
     }
     return result;

@@ -8,7 +8,7 @@
 //   Z       = I o Q, flattened to K = B*N values, mean mu, unbiased variance v
 //   lbc     = v / (mu^2 + 1e-10)   (statistic cv2: the official code, squared coefficient of variation)
 //           = v / mu               (statistic var_over_mean: the paper's formula)
-//           = 0                    when K = 1
+//           = 0                    when K <= 1, or when mu = 0 (every token is padding)
 // Backward, with dv/dZ_k = 2 (Z_k - mu) / (K - 1) and dmu/dZ_k = 1 / K:
 //   cv2:            dlbc/dZ_k = dv/dZ_k / (mu^2 + eps) - v * 2 mu / (mu^2 + eps)^2 / K
 //   var_over_mean:  dlbc/dZ_k = dv/dZ_k / mu - v / mu^2 / K
@@ -77,7 +77,7 @@ T lbc_from_importance(const balance::lbc& config, matrix_view<const T> q, std::s
     if (!dq.empty())
         for (index b = 0; b < samples; ++b)
             for (index n = 0; n < experts; ++n) dq(b, n) = 0;
-    if (k == 1) return T(0);
+    if (k <= 1) return T(0);
 
     // In double whatever T is: K is small and the statistic subtracts nearby numbers.
     double mean = 0;
@@ -92,6 +92,7 @@ T lbc_from_importance(const balance::lbc& config, matrix_view<const T> q, std::s
         }
     variance /= static_cast<double>(k - 1);
 
+    if (mean == 0) return T(0);   // no real token: nothing to balance (var_over_mean would divide by 0)
     const bool cv2 = config.statistic == lbc_statistic::cv2;
     const double denominator = cv2 ? mean * mean + 1e-10 : mean;
     if (!dq.empty()) {

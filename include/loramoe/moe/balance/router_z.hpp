@@ -35,8 +35,9 @@ template <class T, class Backend>
 void add_balance_logit_gradient(Backend, const balance::router_z&, matrix_view<const T>,
                                 matrix_view<const T> logits, const routing_batch<T>& batch, T weight,
                                 matrix_view<T> dlogits) {
+    const tensor<T, cpu> mask = mask_on_host<Backend>(batch);
     T count = 0;
-    for (T m : mask_on_host<Backend>(batch).span()) count += m;
+    for (T m : mask.span()) count += m;
     if (weight == T(0) || count == T(0)) return;
     tensor<T, Backend> lse({logits.rows});
     logsumexp_rows(Backend{}, logits, lse.data());
