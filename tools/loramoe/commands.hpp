@@ -18,5 +18,6 @@ void add_model_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
+void add_demo_command(CLI::App& app);
 
 }  // namespace loramoe::cli
