@@ -2,7 +2,11 @@
 #   find_package(loramoe) + target_link_libraries(app PRIVATE loramoe::loramoe)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS loramoe EXPORT loramoeTargets)
+if(LORAMOE_CUDA_ENABLED)
+    install(TARGETS loramoe loramoe_cuda EXPORT loramoeTargets)
+else()
+    install(TARGETS loramoe EXPORT loramoeTargets)
+endif()
 install(DIRECTORY include/loramoe DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 set(LORAMOE_CMAKE_DIR ${CMAKE_INSTALL_DATADIR}/cmake/loramoe)

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include <loramoe/core/error.hpp>
 #include <loramoe/core/memory.hpp>
 #include <loramoe/core/view.hpp>
 #include <loramoe/cpu/memory.hpp>
@@ -114,6 +115,13 @@ private:
     buffer<T, Backend> memory_;
     shape_type shape_;
 };
+
+// Throws shape_error unless `view` is rows x cols; `what` names the tensor in the message.
+template <class T>
+void require_shape(const matrix_view<T>& view, index rows, index cols, const char* what) {
+    if (view.rows != rows || view.cols != cols)
+        fail<shape_error>("{} has shape [{}, {}], expected [{}, {}]", what, view.rows, view.cols, rows, cols);
+}
 
 // A host tensor from a list of values, with a shape (tests and small tables).
 template <class T>

@@ -6,7 +6,7 @@
 // cpu/eigen.hpp; views of a device are only dereferenced by that device's kernels.
 
 #include <loramoe/core/backend.hpp>
-#include <loramoe/core/error.hpp>
+#include <loramoe/core/assert.hpp>
 
 namespace loramoe {
 
@@ -25,7 +25,12 @@ struct matrix_view {
     }
 
     // A view of T converts to a view of const T, as T* to const T*.
-    constexpr operator matrix_view<const T>() const { return {data, rows, cols, stride}; }
+    // (A template, so that a view of const T does not declare a conversion to its own type.)
+    template <class U = T>
+        requires(std::is_same_v<U, T> && !std::is_const_v<U>)
+    constexpr operator matrix_view<const U>() const {
+        return {data, rows, cols, stride};
+    }
 
     constexpr bool empty() const { return rows == 0 || cols == 0; }
     constexpr index size() const { return rows * cols; }
@@ -53,13 +58,6 @@ struct matrix_view {
 template <class T>
 matrix_view<const T> as_const(matrix_view<T> view) {
     return view;
-}
-
-// Throws shape_error unless `view` is rows x cols; `what` names the tensor in the message.
-template <class T>
-void require_shape(const matrix_view<T>& view, index rows, index cols, const char* what) {
-    if (view.rows != rows || view.cols != cols)
-        fail<shape_error>("{} has shape [{}, {}], expected [{}, {}]", what, view.rows, view.cols, rows, cols);
 }
 
 }  // namespace loramoe

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <vector>
 
+#include <loramoe/core/attention_shape.hpp>
 #include <loramoe/core/gemm.hpp>
 #include <loramoe/core/view.hpp>
 #include <loramoe/cpu/gemm.hpp>
@@ -23,15 +24,6 @@
 
 namespace loramoe {
 
-struct attention_shape {
-    index samples = 0;    // B
-    index tokens = 0;     // S
-    index heads = 0;      // H
-    index kv_heads = 0;   // Hkv
-    index head_dim = 0;   // Dh
-
-    index group() const { return heads / kv_heads; }
-};
 
 namespace detail {
 // The first real key of a sample (tokens if none): query i sees a key iff i >= first_real_key.

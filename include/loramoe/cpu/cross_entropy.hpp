@@ -8,14 +8,13 @@
 #include <cmath>
 #include <cstdint>
 
+#include <loramoe/core/ignore_index.hpp>
 #include <loramoe/core/view.hpp>
 #include <loramoe/cpu/parallel.hpp>
 #include <loramoe/cpu/simd.hpp>
 #include <loramoe/cpu/softmax.hpp>
 
 namespace loramoe {
-
-inline constexpr std::int64_t ignore_index = -100;
 
 // Returns the sum of loss_t over the counted rows (in double, whatever T).
 template <class T>

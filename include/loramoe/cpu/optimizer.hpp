@@ -8,18 +8,12 @@
 
 #include <cmath>
 
+#include <loramoe/core/adamw_hyperparameters.hpp>
 #include <loramoe/core/backend.hpp>
 #include <loramoe/cpu/parallel.hpp>
 
 namespace loramoe {
 
-struct adamw_hyperparameters {
-    double lr = 1e-3;
-    double beta1 = 0.9;
-    double beta2 = 0.999;
-    double eps = 1e-8;
-    double weight_decay = 0.0;
-};
 
 template <class T>
 void adamw_update(cpu, T* p, const T* g, T* m, T* v, index n, const adamw_hyperparameters& h, index t) {
