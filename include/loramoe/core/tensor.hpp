@@ -76,9 +76,9 @@ public:
     }
 
     tensor clone() const {
-        tensor copy(shape_);
-        loramoe::copy(Backend{}, data(), copy.data(), size());
-        return copy;
+        tensor twin(shape_);
+        copy(Backend{}, data(), twin.data(), size());   // unqualified: found by the backend tag
+        return twin;
     }
 
     // Element access, on the host only.

@@ -149,7 +149,7 @@ public:
             {"max_grad_norm", options_.max_grad_norm}, {"betas", {options_.beta1, options_.beta2}}, {"eps", options_.eps},
             {"seed", options_.seed}, {"pad_id", pad_id_}, {"model", model_->config().to_json()},
             {"adapter", model_->adapter_config() ? model_->adapter_config()->to_json() : nlohmann::json()},
-            {"train_base", model_->base().has_grads()}, {"precision", sizeof(T)}};
+            {"train_base", model_->base().has_grads()}, {"model_seed", model_->options().seed}, {"precision", sizeof(T)}};
         for (char c : settings.dump()) mix(static_cast<unsigned char>(c));
         return fmt::format("{:016x}", h);
     }
