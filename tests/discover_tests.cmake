@@ -5,7 +5,8 @@
 #
 # doctest's own doctest_discover_tests(ADD_LABELS) asks for the suite of each test case with an
 # unescaped --test-case filter, which loses the label of every name with a comma; and CMake lists
-# split names at semicolons and brackets. Here the names are read line by line, a filter escapes its
+# split names at semicolons and brackets. A test that exits with status 77 is reported as skipped
+# (the GPU tests, on a machine without a GPU). Here the names are read line by line, a filter escapes its
 # commas (doctest's `\,`), and the suites are listed once each.
 
 foreach(variable EXECUTABLE CTEST_FILE WORKING_DIR TIMEOUT)
@@ -60,7 +61,7 @@ foreach(s RANGE ${suite_count})
         string(APPEND script
                "add_test([==[${name}]==] [==[${EXECUTABLE}]==] [==[--test-case=${filter}]==])\n"
                "set_tests_properties([==[${name}]==] PROPERTIES LABELS [==[${label}]==] TIMEOUT ${TIMEOUT}"
-               " WORKING_DIRECTORY [==[${WORKING_DIR}]==])\n")
+               " WORKING_DIRECTORY [==[${WORKING_DIR}]==] SKIP_RETURN_CODE 77)\n")
         math(EXPR seen_count "${seen_count} + 1")
     endforeach()
 endforeach()

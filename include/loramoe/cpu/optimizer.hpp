@@ -20,12 +20,14 @@ void adamw_update(cpu, T* p, const T* g, T* m, T* v, index n, const adamw_hyperp
     const double step_size = h.lr / (1 - std::pow(h.beta1, static_cast<double>(t)));
     const double correction2 = std::sqrt(1 - std::pow(h.beta2, static_cast<double>(t)));
     const T decay = static_cast<T>(1 - h.lr * h.weight_decay), b1 = static_cast<T>(h.beta1), b2 = static_cast<T>(h.beta2);
+    // 1 - beta in double, as PyTorch: in float, 1 - 0.999f loses a part in 1e5 of the second moment.
+    const T one_minus_b1 = static_cast<T>(1 - h.beta1), one_minus_b2 = static_cast<T>(1 - h.beta2);
     const index chunk = 4096;
     parallel_for(cpu{}, (n + chunk - 1) / chunk, 16 * chunk, [&](index c) {
         for (index i = c * chunk; i < std::min(n, (c + 1) * chunk); ++i) {
             p[i] *= decay;
-            m[i] = b1 * m[i] + (T(1) - b1) * g[i];
-            v[i] = b2 * v[i] + (T(1) - b2) * g[i] * g[i];
+            m[i] = b1 * m[i] + one_minus_b1 * g[i];
+            v[i] = b2 * v[i] + one_minus_b2 * g[i] * g[i];
             const T denominator = std::sqrt(v[i]) / static_cast<T>(correction2) + static_cast<T>(h.eps);
             p[i] -= static_cast<T>(step_size) * m[i] / denominator;
         }

@@ -28,14 +28,14 @@ namespace cuda_kernels {
 namespace {
 
 template <class T>
-__global__ void adamw_update(T* p, const T* g, T* m, T* v, index n, T decay, T b1, T b2, T correction2, T eps,
-                             T step_size) {
+__global__ void adamw_update(T* p, const T* g, T* m, T* v, index n, T decay, T b1, T b2, T one_minus_b1,
+                             T one_minus_b2, T correction2, T eps, T step_size) {
     for (index i = blockIdx.x * static_cast<index>(blockDim.x) + threadIdx.x; i < n;
          i += static_cast<index>(gridDim.x) * blockDim.x) {
         const T gi = g[i];
         T pi = p[i] * decay;
-        const T mi = b1 * m[i] + (T(1) - b1) * gi;
-        const T vi = b2 * v[i] + (T(1) - b2) * gi * gi;
+        const T mi = b1 * m[i] + one_minus_b1 * gi;
+        const T vi = b2 * v[i] + one_minus_b2 * gi * gi;
         const T denominator = sqrt(vi) / correction2 + eps;
         pi -= step_size * mi / denominator;
         m[i] = mi;
@@ -103,7 +103,8 @@ void adamw_update(cuda, T* p, const T* g, T* m, T* v, index n, const adamw_hyper
             b2 = static_cast<T>(h.beta2);
     const unsigned blocks = cuda_kernels::blocks_for(n);
     cuda_kernels::adamw_update<<<blocks, cuda_kernels::block_threads, 0, cuda_kernels::stream()>>>(
-        p, g, m, v, n, decay, b1, b2, static_cast<T>(correction2), static_cast<T>(h.eps),
+        p, g, m, v, n, decay, b1, b2, static_cast<T>(1 - h.beta1), static_cast<T>(1 - h.beta2),
+        static_cast<T>(correction2), static_cast<T>(h.eps),
         static_cast<T>(step_size));
     LORAMOE_CUDA_LAUNCHED();
 }

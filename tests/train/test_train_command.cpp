@@ -1,0 +1,324 @@
+// The `loramoe train`, `eval` and `generate` programs on a tiny HF folder with a SentencePiece
+// tokenizer (training_fixture.hpp):
+//  - train writes an adapter folder that eval scores (results and router statistics) and generate uses;
+//  - Ctrl-C (SIGINT) stops a run with status 130 after writing OUT/checkpoint, and --resume finishes it
+//    with an adapter byte-identical to an uninterrupted run's;
+//  - an existing checkpoint is never overwritten without --resume;
+//  - bad data (FILE:LINE), a bad command line (status 2), a folder without a tokenizer.
+
+#include "test_support.hpp"
+#include "train/training_fixture.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <loramoe/io/json_file.hpp>
+
+extern char** environ;
+
+namespace train_command_test {
+
+namespace fs = std::filesystem;
+using loramoe::test::quote;
+using loramoe::test::read_file;
+using loramoe::test::run_cli;
+using training_fixture::task_fixture;
+
+// `train` on the fixture: the model, the data, OUT, and `options`.
+std::string train_arguments(const task_fixture& f, const fs::path& out, const std::string& options) {
+    return "train --model " + quote(f.model_dir) + " --data " + quote(f.data_file) + " --out " + quote(out) +
+           " " + options;
+}
+
+// The resume runs: 64 examples in micro-batches of 4, 2 per update, are 8 updates per epoch; 25
+// epochs are 200 updates (a fraction of a second), with dropout so that the masks must continue too.
+const std::string resume_options =
+    "--epochs 25 --batch-size 4 --grad-accum 2 --lr 5e-3 --dropout 0.1 --seed 5 --log-every 1";
+
+struct interrupted_run {
+    int status = -1;  // the exit status; -1 when killed by a signal
+    std::string err;
+    bool signalled = false;
+};
+
+// Starts `loramoe ARGUMENTS` with stderr into a pipe and stdout to /dev/null, reads stderr until it
+// shows `marker`, sends SIGINT, and reads on to the end. The pipe holds one page: the program, blocked
+// on a full pipe, is never more than about two pages of log lines past the marker when the signal
+// comes. The child starts with SIGINT at its default and unblocked, whatever this process has.
+interrupted_run interrupt_after(const std::vector<std::string>& arguments, std::string_view marker) {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    ::fcntl(fds[0], F_SETPIPE_SZ, 4096);
+
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+    ::posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_t attributes;
+    ::posix_spawnattr_init(&attributes);
+    sigset_t defaults, empty;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGINT);
+    sigemptyset(&empty);
+    ::posix_spawnattr_setsigdefault(&attributes, &defaults);
+    ::posix_spawnattr_setsigmask(&attributes, &empty);
+    ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+
+    std::vector<std::string> words = {"loramoe"};
+    words.insert(words.end(), arguments.begin(), arguments.end());
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    const int spawned = ::posix_spawn(&pid, LORAMOE_CLI_PATH, &actions, &attributes, argv.data(), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::posix_spawnattr_destroy(&attributes);
+    ::close(fds[1]);
+    if (spawned != 0) ::close(fds[0]);
+    REQUIRE_MESSAGE(spawned == 0, "posix_spawn failed: ", std::strerror(spawned));
+
+    interrupted_run run;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    char buffer[4096];
+    for (;;) {
+        pollfd p{fds[0], POLLIN, 0};
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
+            ::kill(pid, SIGKILL);
+            FAIL_CHECK("loramoe train did not finish within 60 s; stderr so far: ", run.err);
+            break;
+        }
+        const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        run.err.append(buffer, static_cast<std::size_t>(n));
+        if (!run.signalled && run.err.find(marker) != std::string::npos) {
+            REQUIRE(::kill(pid, SIGINT) == 0);
+            run.signalled = true;
+        }
+    }
+    ::close(fds[0]);
+    int raw = 0;
+    while (::waitpid(pid, &raw, 0) < 0 && errno == EINTR) {
+    }
+    run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    return run;
+}
+
+// The words of `train_arguments`, for posix_spawn (no shell, no quoting).
+std::vector<std::string> split(const std::string& text) {
+    std::vector<std::string> words;
+    std::string word;
+    bool quoted = false;
+    for (char c : text) {
+        if (c == '\'') {
+            quoted = !quoted;
+        } else if (c == ' ' && !quoted) {
+            if (!word.empty()) words.push_back(word);
+            word.clear();
+        } else {
+            word += c;
+        }
+    }
+    if (!word.empty()) words.push_back(word);
+    return words;
+}
+
+}  // namespace train_command_test
+
+TEST_SUITE("train") {
+    TEST_CASE("loramoe train writes an adapter that eval scores and generate uses") {
+        using namespace train_command_test;
+        const task_fixture f;
+        const fs::path out = f.dir / "adapter";
+        const auto trained =
+            run_cli(train_arguments(f, out, "--epochs 20 --batch-size 8 --lr 1e-2 --seed 3"));
+        REQUIRE_MESSAGE(trained.status == 0, trained.err);
+        CHECK(trained.err.find("wrote the adapter to") != std::string::npos);
+        std::vector<std::string> files;
+        for (const auto& entry : fs::directory_iterator(out)) files.push_back(entry.path().filename());
+        std::sort(files.begin(), files.end());
+        CHECK(files == std::vector<std::string>{"adapter_config.json",
+                                                "adapter_model.safetensors"});  // no checkpoint left
+
+        // The base model alone, then with the adapter.
+        const auto base = run_cli("eval --model " + quote(f.model_dir) + " --data " + quote(f.data_file) +
+                                  " --no-generate --out " + quote(f.dir / "base.json"));
+        REQUIRE_MESSAGE(base.status == 0, base.err);
+        const auto scored =
+            run_cli("eval --model " + quote(f.model_dir) + " --adapter " + quote(out) + " --data " +
+                    quote(f.data_file) + " --max-new-tokens 8 --out " + quote(f.dir / "res.json") +
+                    " --router-stats " + quote(f.dir / "stats.json"));
+        REQUIRE_MESSAGE(scored.status == 0, scored.err);
+        CHECK(scored.out.find("loss ") != std::string::npos);
+        CHECK(scored.out.find("exact match ") != std::string::npos);
+        CHECK(scored.out.find("task_type 1") != std::string::npos);
+
+        const auto base_result = loramoe::io::read_json_file(f.dir / "base.json");
+        const auto result = loramoe::io::read_json_file(f.dir / "res.json");
+        const double base_loss = base_result.at("loss").get<double>(), loss = result.at("loss").get<double>();
+        MESSAGE("loramoe eval: loss ", base_loss, " (base) -> ", loss, " (adapter), exact match ",
+                result.at("exact_match").dump());
+        CHECK(loss <= 0.5 * base_loss);
+        CHECK(result.at("exact_match").at("total") == 64);
+        CHECK(result.at("exact_match_by_task").size() == 2);
+
+        // One entry per adapted linear (2 layers x gate, up, down), mean gates summing to 1 per task type.
+        const auto stats = loramoe::io::read_json_file(f.dir / "stats.json");
+        const auto& routers = stats.at("routers");
+        REQUIRE(routers.size() == 6);
+        std::set<std::string> modules;
+        for (const auto& r : routers) {
+            const std::string module = r.at("module");
+            CAPTURE(module);
+            modules.insert(module);
+            CHECK(r.at("expert_types").size() == 6);
+            REQUIRE(r.at("mean_gate").size() == 2);
+            for (const char* task : {"0", "1"}) {
+                CAPTURE(task);
+                const auto gates = r.at("mean_gate").at(task).get<std::vector<double>>();
+                CHECK(gates.size() == 6);
+                double sum = 0;
+                for (double g : gates) {
+                    CHECK(g >= 0);
+                    sum += g;
+                }
+                CHECK(sum == doctest::Approx(1.0).epsilon(1e-5));
+                CHECK(r.at("tokens").at(task).get<long>() > 0);
+            }
+        }
+        CHECK(modules == std::set<std::string>{"model.layers.0.mlp.gate_proj", "model.layers.0.mlp.up_proj",
+                                               "model.layers.0.mlp.down_proj", "model.layers.1.mlp.gate_proj",
+                                               "model.layers.1.mlp.up_proj", "model.layers.1.mlp.down_proj"});
+
+        const auto generated = run_cli("generate --model " + quote(f.model_dir) + " --adapter " + quote(out) +
+                                       " --prompt 'reverse b c a' --max-new-tokens 8");
+        REQUIRE_MESSAGE(generated.status == 0, generated.err);
+        MESSAGE("loramoe generate: \"", generated.out, "\"");
+        CHECK(generated.out.size() > 1);  // some text, then the newline
+        CHECK(generated.out.back() == '\n');
+    }
+
+    TEST_CASE(
+        "loramoe train: Ctrl-C writes a checkpoint, and --resume ends byte-identical to an uninterrupted "
+        "run") {
+        using namespace train_command_test;
+        const task_fixture f;
+        const fs::path reference = f.dir / "reference", resumed = f.dir / "resumed";
+        const auto whole = run_cli(train_arguments(f, reference, resume_options));
+        REQUIRE_MESSAGE(whole.status == 0, whole.err);
+        CHECK(whole.err.find("train step 200/200") != std::string::npos);
+
+        const auto stopped = interrupt_after(split(train_arguments(f, resumed, resume_options)), "step 3/");
+        REQUIRE(stopped.signalled);
+        INFO("stderr of the interrupted run: ", stopped.err);
+        CHECK(stopped.status == 130);
+        const auto at = stopped.err.find("interrupted at step ");
+        REQUIRE(at != std::string::npos);
+        const long step = std::stol(stopped.err.substr(at + 20));
+        MESSAGE("SIGINT after \"step 3/\" stopped the run at step ", step, "/200");
+        CHECK(step >= 3);
+        CHECK(step < 200);
+        CHECK(stopped.err.find("checkpoint written to " + (resumed / "checkpoint").string()) !=
+              std::string::npos);
+        CHECK(stopped.err.find("--resume") != std::string::npos);
+        REQUIRE(fs::exists(resumed / "checkpoint" / "trainer_state.json"));
+        CHECK(loramoe::io::read_json_file(resumed / "checkpoint" / "trainer_state.json").at("step") == step);
+        CHECK_FALSE(fs::exists(resumed / "adapter_model.safetensors"));  // only the checkpoint so far
+
+        const auto finished = run_cli(train_arguments(f, resumed, resume_options + " --resume"));
+        REQUIRE_MESSAGE(finished.status == 0, finished.err);
+        CHECK(finished.err.find(fmt::format("resuming at step {}/200", step)) != std::string::npos);
+        CHECK_FALSE(fs::exists(resumed / "checkpoint"));
+        CHECK(read_file(resumed / "adapter_model.safetensors") ==
+              read_file(reference / "adapter_model.safetensors"));
+        CHECK(read_file(resumed / "adapter_config.json") == read_file(reference / "adapter_config.json"));
+    }
+
+    TEST_CASE("loramoe train: an existing checkpoint is refused without --resume and left untouched") {
+        using namespace train_command_test;
+        const task_fixture f;
+        const fs::path out = f.dir / "out";
+        fs::create_directories(out / "checkpoint");
+        const std::string sentinel = "{\"step\": 5, \"note\": \"an unfinished run, not to be touched\"}\n";
+        loramoe::test::write_file(out / "checkpoint" / "trainer_state.json", sentinel);
+        const auto r = run_cli(train_arguments(f, out, "--epochs 1"));
+        CHECK(r.status == 1);
+        CHECK_MESSAGE(r.err.find("--resume") != std::string::npos, r.err);
+        CHECK_MESSAGE(r.err.find((out / "checkpoint").string()) != std::string::npos, r.err);
+        CHECK(read_file(out / "checkpoint" / "trainer_state.json") == sentinel);
+        std::vector<std::string> files;
+        for (const auto& entry : fs::recursive_directory_iterator(out))
+            files.push_back(fs::relative(entry.path(), out));
+        std::sort(files.begin(), files.end());
+        CHECK(files == std::vector<std::string>{"checkpoint", "checkpoint/trainer_state.json"});
+    }
+
+    TEST_CASE("loramoe train and eval: malformed data, a bad mode, a model folder without a tokenizer") {
+        using namespace train_command_test;
+        const task_fixture f;
+        const fs::path out = f.dir / "out";
+
+        // Line 3 is not JSON: status 1, FILE:LINE on stderr, nothing written.
+        const fs::path bad_data = f.dir / "bad.jsonl";
+        const std::string lines = read_file(f.data_file);
+        const auto third = lines.find('\n', lines.find('\n') + 1) + 1;
+        loramoe::test::write_file(
+            bad_data,
+            lines.substr(0, third) + "{\"instruction\": \"copy a\", \"output\": \n" + lines.substr(third));
+        const std::string at_line = bad_data.string() + ":3:";
+        const auto train = run_cli("train --model " + quote(f.model_dir) + " --data " + quote(bad_data) +
+                                   " --out " + quote(out) + " --epochs 1");
+        CHECK(train.status == 1);
+        CHECK_MESSAGE(train.err.find(at_line) != std::string::npos, train.err);
+        CHECK_FALSE(fs::exists(out));
+        const auto eval = run_cli("eval --model " + quote(f.model_dir) + " --data " + quote(bad_data));
+        CHECK(eval.status == 1);
+        CHECK_MESSAGE(eval.err.find(at_line) != std::string::npos, eval.err);
+
+        // A line with a field of the wrong type.
+        loramoe::test::write_file(bad_data,
+                                  lines.substr(0, third) + "{\"instruction\": \"copy a\", \"output\": 7}\n");
+        const auto typed = run_cli("train --model " + quote(f.model_dir) + " --data " + quote(bad_data) +
+                                   " --out " + quote(out) + " --epochs 1");
+        CHECK(typed.status == 1);
+        CHECK_MESSAGE(typed.err.find(at_line) != std::string::npos, typed.err);
+        CHECK_MESSAGE(typed.err.find("'output'") != std::string::npos, typed.err);
+
+        // A bad command line: status 2.
+        const auto mode = run_cli(train_arguments(f, out, "--mode bogus"));
+        CHECK(mode.status == 2);
+        CHECK_MESSAGE(mode.err.find("bogus") != std::string::npos, mode.err);
+        CHECK_FALSE(fs::exists(out));
+
+        // The weights without tokenizer.model: status 1, naming what was looked for.
+        const fs::path bare = f.dir / "bare";
+        fs::create_directories(bare);
+        for (const char* name : {"config.json", "model.safetensors"})
+            fs::copy_file(f.model_dir / name, bare / name);
+        const auto untokenized = run_cli("train --model " + quote(bare) + " --data " + quote(f.data_file) +
+                                         " --out " + quote(out) + " --epochs 1");
+        CHECK(untokenized.status == 1);
+        for (const char* word : {"no tokenizer", "tokenizer.model", "tokenizer_config.json"})
+            CHECK_MESSAGE(untokenized.err.find(word) != std::string::npos, "stderr \"", untokenized.err,
+                          "\" does not name \"", word, "\"");
+        CHECK_FALSE(fs::exists(out));
+    }
+
+}  // TEST_SUITE("train")
