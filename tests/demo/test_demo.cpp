@@ -65,4 +65,16 @@ TEST_SUITE("demo") {
         const std::string heatmap = loramoe::test::read_file(out / "expert_utilisation.svg");
         CHECK(heatmap.find("layer 1.mlp.down_proj") != std::string::npos);
     }
+
+    TEST_CASE("loramoe demo refuses sizes out of order and rates that are not positive, writing nothing") {
+        loramoe::test::temporary_directory dir;
+        const auto out = dir / "demo-out";
+        const auto unordered = loramoe::test::run_cli("demo --quick --sizes 4 1 --out " + loramoe::test::quote(out));
+        CHECK(unordered.status == 1);
+        CHECK(unordered.err.find("strictly increasing") != std::string::npos);
+        const auto zero_rate = loramoe::test::run_cli("demo --quick --full-lr 0 --out " + loramoe::test::quote(out));
+        CHECK(zero_rate.status == 2);
+        CHECK(zero_rate.err.find("--full-lr") != std::string::npos);
+        CHECK_FALSE(std::filesystem::exists(out));
+    }
 }  // TEST_SUITE

@@ -16,6 +16,7 @@
 //     in the instruction format and in the pretraining format (a probe that needs no format learning),
 //     and each skill in the instruction format; the routers' expert utilisation per task type.
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -25,6 +26,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include <fmt/ranges.h>
 
 #include <loramoe/demo/skills.hpp>
 #include <loramoe/demo/world.hpp>
@@ -317,6 +320,10 @@ demo_results run_demo(const demo_config& config, const std::filesystem::path& ou
                       const std::function<void(const std::string&)>& log) {
     using clock = std::chrono::steady_clock;
     auto since = [](clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); };
+    if (config.sizes.empty() || !std::ranges::is_sorted(config.sizes, std::ranges::less_equal{}) ||
+        config.sizes.front() < 1)
+        fail<value_error>("demo: the fine-tuning sizes must be positive and strictly increasing, got [{}]",
+                          fmt::join(config.sizes, ", "));
     const auto started = clock::now();
     demo_results results;
     results.config = config;

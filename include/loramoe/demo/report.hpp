@@ -263,8 +263,11 @@ inline std::string report_markdown(const demo_results& r, const std::string& com
                          : lbc_last > control_last
                                ? "So the router and the LBC protected knowledge beyond the smaller effective update."
                                : "So the smaller update alone protected knowledge better than LoRAMoE did."));
-    line(fmt::format("- **The LBC** changed the knowledge kept from {} (without) to {} (with).",
-                     detail::percent(nolbc_last), detail::percent(lbc_last)));
+    line(std::abs(lbc_last - nolbc_last) < 0.03
+             ? fmt::format("- **The LBC** made no clear difference to the knowledge kept: {} with it, {} without.",
+                           detail::percent(lbc_last), detail::percent(nolbc_last))
+             : fmt::format("- **The LBC** changed the knowledge kept from {} (without) to {} (with).",
+                           detail::percent(nolbc_last), detail::percent(lbc_last)));
     if (lbc_run && nolbc_run && !lbc_run->routers.empty()) {
         const double k_lbc = detail::mean_group_share(*lbc_run, 1, 1), t_lbc = detail::mean_group_share(*lbc_run, 0, 1);
         const double k_no = detail::mean_group_share(*nolbc_run, 1, 1), t_no = detail::mean_group_share(*nolbc_run, 0, 1);
