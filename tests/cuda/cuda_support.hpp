@@ -31,11 +31,20 @@ tensor<T, cuda> on_device(const tensor<T, cpu>& host) {
     return to_backend<cuda>(host);
 }
 
-// Checks a device tensor against a host one: |got - want| <= tolerance * max |want| everywhere.
-template <class T>
-bool expect_same(const tensor<T, cuda>& got, const tensor<T, cpu>& want, double tolerance = backend_tolerance<T>(),
-                 const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
-    return expect_close(to_host(got), want, tolerance * std::max(max_abs(want), 1e-30), 0, file, line);
+// Checks values on the host (tensors, vectors, spans) against the host backend's results:
+// |got - want| <= tolerance * max |want| everywhere.
+template <class G, class W>
+bool expect_same_values(const G& got, const W& want, double tolerance, const char* file = __builtin_FILE(),
+                        int line = __builtin_LINE()) {
+    return expect_close(got, want, tolerance * std::max(max_abs(want), 1e-30), 0, file, line);
+}
+
+// The same for a tensor of any backend (a device tensor is copied to the host first).
+template <class T, class Backend>
+bool expect_same(const tensor<T, Backend>& got, const tensor<T, cpu>& want,
+                 double tolerance = backend_tolerance<T>(), const char* file = __builtin_FILE(),
+                 int line = __builtin_LINE()) {
+    return expect_same_values(to_host(got), want, tolerance, file, line);
 }
 
 }  // namespace loramoe::test

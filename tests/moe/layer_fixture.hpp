@@ -1,7 +1,8 @@
 #pragma once
 // What the tests of moe::loramoe_linear share: random inputs for a batch of B samples x S tokens, a
-// frozen or trainable base, random parameters, one forward + backward collected into plain tensors,
-// and the LoRAMoE formula written out naively, token by token, in long double.
+// frozen or trainable base, random parameters, one forward + backward on the layer's backend collected
+// into host tensors (the GPU tests compare the two backends with it), and the LoRAMoE formula written
+// out naively, token by token, in long double.
 
 #include "test_support.hpp"
 
@@ -73,42 +74,53 @@ struct layer_result {
 };
 
 // Binds `layer` to a fresh buffer holding `values`, sets the base, runs forward and (when `backward`)
-// backward with dy and `balance_weight`; the layer's dropout counter advances as forward does.
+// backward with dy and `balance_weight`; the layer's dropout counter advances as forward does. The
+// layer runs in its own backend: the inputs are copied there, the results back to the host. The
+// buffer and the base copies die on return: the layer is bound and given a base again before its
+// next use.
 template <class Layer, class T = typename Layer::value_type>
 layer_result<T> run_layer(Layer& layer, const layer_inputs<T>& in, const std::vector<T>& values,
                           base_options base, bool training, T balance_weight, bool masked = true,
                           bool backward = true) {
-    parameter_buffer<T> parameters(layer.parameter_count());
-    std::copy(values.begin(), values.end(), parameters.values().data());
+    using Backend = typename Layer::backend_type;
+    parameter_buffer<T, Backend> parameters(layer.parameter_count());
+    copy_from_host(Backend{}, values.data(), parameters.values().data(), parameters.size());
     layer.bind(parameters.all());
-    layer_result<T> r;
-    r.w0_grad.resize({in.d_out, in.d_in});
-    r.w0_grad.zero();
-    r.b0_grad.resize({in.d_out});
-    r.b0_grad.zero();
+    const auto x = to_backend<Backend>(in.x), w0 = to_backend<Backend>(in.w0),
+               b0 = to_backend<Backend>(in.b0), mask = to_backend<Backend>(in.mask),
+               dy = to_backend<Backend>(in.dy);
+    tensor<T, Backend> w0_grad({in.d_out, in.d_in}), b0_grad({in.d_out});
+    w0_grad.zero();
+    b0_grad.zero();
     moe::base_linear<T> linear;
     if (base.present) {
-        linear.weight = in.w0.matrix();
-        linear.bias = base.bias ? in.b0.data() : nullptr;
+        linear.weight = w0.matrix();
+        linear.bias = base.bias ? b0.data() : nullptr;
         if (base.trainable) {
-            linear.weight_grad = r.w0_grad.data();
-            linear.bias_grad = base.bias ? r.b0_grad.data() : nullptr;
+            linear.weight_grad = w0_grad.data();
+            linear.bias_grad = base.bias ? b0_grad.data() : nullptr;
         }
     }
     layer.set_base(linear);
-    const auto batch = in.batch(masked);
+    const moe::routing_batch<T> batch{in.samples, in.tokens, masked ? mask.data() : nullptr, in.task_types};
     typename Layer::saved saved;
-    r.y.resize({in.rows(), in.d_out});
-    layer.forward(in.x.matrix(), batch, r.y.matrix(), saved, training);
-    r.gates = saved.gates.clone();
+    tensor<T, Backend> y({in.rows(), in.d_out});
+    layer.forward(x.matrix(), batch, y.matrix(), saved, training);
+    layer_result<T> r;
+    r.y = to_host(y);
+    r.gates = to_host(saved.gates);
     r.balance_loss = saved.balance_loss;
     if (backward) {
-        r.dx.resize({in.rows(), in.d_in});
-        r.dx.fill_with(std::numeric_limits<T>::quiet_NaN());  // overwritten
-        layer.backward(in.x.matrix(), in.dy.matrix(), batch, balance_weight, saved, r.dx.matrix());
-        r.parameter_grads.assign(parameters.grads().data(), parameters.grads().data() + parameters.size());
+        tensor<T, Backend> dx({in.rows(), in.d_in});
+        dx.fill_with(std::numeric_limits<T>::quiet_NaN());  // overwritten
+        layer.backward(x.matrix(), dy.matrix(), batch, balance_weight, saved, dx.matrix());
+        r.dx = to_host(dx);
+        const tensor<T, cpu> grads = to_host(parameters.grads());
+        r.parameter_grads.assign(grads.data(), grads.data() + grads.size());
     }
-    return r;  // the buffer dies here: the layer is bound again before its next use
+    r.w0_grad = to_host(w0_grad);
+    r.b0_grad = to_host(b0_grad);
+    return r;
 }
 
 // The formula, token by token, in long double:
