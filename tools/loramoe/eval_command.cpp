@@ -1,4 +1,5 @@
 // loramoe eval --model DIR [--adapter DIR] --data eval.jsonl [--out results.json] [--router-stats stats.json]
+//              [--device cpu|cuda]
 //
 // Scores a model (with an adapter, or alone) on JSONL data: the loss over the targets, the exact-match
 // accuracy of greedy generation per task type, and, with adapters, the router statistics.
@@ -14,6 +15,7 @@
 #include <loramoe/train/evaluation.hpp>
 
 #include "commands.hpp"
+#include "device.hpp"
 
 namespace loramoe::cli {
 
@@ -27,16 +29,17 @@ struct eval_options {
     io::prompt_template form = io::prompt_template::plain;
     bool no_generate = false;
     bool double_precision = false;
+    device where = device::cpu;
 };
 
-template <class T>
+template <class T, class Backend>
 void run(eval_options& o) {
     const auto config = io::read_llama_config(o.model);
     const auto tokenizer = io::load_tokenizer(o.model, config);
     const auto data = io::read_instruction_jsonl(o.data);
     std::vector<io::tokenized_example> examples;
     for (const auto& e : data) examples.push_back(io::tokenize_example(e, *tokenizer, o.form, o.max_length));
-    const auto model = io::load_pretrained<T>(o.model, o.adapter);
+    const auto model = io::load_pretrained<T, Backend>(o.model, o.adapter);
     o.evaluation.exact_match = !o.no_generate;
     const std::vector<std::int64_t> stop = {tokenizer->eos_id()};
     const auto result = train::evaluate(*model, std::span<const io::tokenized_example>(examples), tokenizer->pad_id(), stop,
@@ -83,7 +86,12 @@ void add_eval_command(CLI::App& app) {
             {"plain", io::prompt_template::plain}, {"official", io::prompt_template::official}}));
     c->add_flag("--no-generate", o->no_generate, "loss and router statistics only");
     c->add_flag("--double", o->double_precision, "compute in double precision (default float)");
-    c->callback([o] { o->double_precision ? run<double>(*o) : run<float>(*o); });
+    add_device_option(c, o->where);
+    c->callback([o] {
+        on_device(o->where, [&]<class Backend>(Backend) {
+            o->double_precision ? run<double, Backend>(*o) : run<float, Backend>(*o);
+        });
+    });
 }
 
 }  // namespace loramoe::cli

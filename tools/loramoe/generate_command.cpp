@@ -1,4 +1,5 @@
 // loramoe generate --model DIR [--adapter DIR] --prompt TEXT [--input TEXT] [--max-new-tokens N]
+//                  [--device cpu|cuda]
 //
 // Prints the greedy completion of one prompt, formatted as in training (BOS + instruction [+ "\n" +
 // input], and EOS after it with --template official).
@@ -13,6 +14,7 @@
 #include <loramoe/train/evaluation.hpp>
 
 #include "commands.hpp"
+#include "device.hpp"
 
 namespace loramoe::cli {
 
@@ -24,12 +26,14 @@ struct generate_options {
     std::string prompt, input;
     index max_new_tokens = 64;
     io::prompt_template form = io::prompt_template::plain;
+    device where = device::cpu;
 };
 
+template <class Backend>
 void run(const generate_options& o) {
     const auto config = io::read_llama_config(o.model);
     const auto tokenizer = io::load_tokenizer(o.model, config);
-    const auto model = io::load_pretrained<float>(o.model, o.adapter);
+    const auto model = io::load_pretrained<float, Backend>(o.model, o.adapter);
     io::instruction_example example;
     example.instruction = o.prompt;
     example.input = o.input;
@@ -52,7 +56,8 @@ void add_generate_command(CLI::App& app) {
     c->add_option("--template", o->form, "plain (default) or official")
         ->transform(CLI::CheckedTransformer(std::map<std::string, io::prompt_template>{
             {"plain", io::prompt_template::plain}, {"official", io::prompt_template::official}}));
-    c->callback([o] { run(*o); });
+    add_device_option(c, o->where);
+    c->callback([o] { on_device(o->where, [&]<class Backend>(Backend) { run<Backend>(*o); }); });
 }
 
 }  // namespace loramoe::cli

@@ -1,4 +1,4 @@
-// loramoe layer --case CASE.safetensors --out OUT.safetensors [--path fused|reference]
+// loramoe layer --case CASE.safetensors --out OUT.safetensors [--path fused|reference] [--device cpu|cuda]
 
 #include <filesystem>
 #include <map>
@@ -8,6 +8,7 @@
 #include <loramoe/check/layer_case.hpp>
 
 #include "commands.hpp"
+#include "device.hpp"
 
 namespace loramoe::cli {
 
@@ -15,6 +16,7 @@ void add_layer_command(CLI::App& app) {
     struct options {
         std::filesystem::path case_path, out_path;
         moe::execution_path path = moe::execution_path::fused;
+        device where = device::cpu;
     };
     auto o = std::make_shared<options>();
     CLI::App* command = app.add_subcommand(
@@ -25,7 +27,12 @@ void add_layer_command(CLI::App& app) {
         ->transform(CLI::CheckedTransformer(
             std::map<std::string, moe::execution_path>{{"fused", moe::execution_path::fused},
                                                        {"reference", moe::execution_path::reference}}));
-    command->callback([o] { check::run_layer_case(o->case_path, o->out_path, o->path); });
+    add_device_option(command, o->where);
+    command->callback([o] {
+        on_device(o->where, [&]<class Backend>(Backend) {
+            check::run_layer_case<Backend>(o->case_path, o->out_path, o->path);
+        });
+    });
 }
 
 }  // namespace loramoe::cli

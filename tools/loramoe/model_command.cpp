@@ -1,4 +1,4 @@
-// loramoe model --model DIR --adapter DIR --batch BATCH.safetensors --out OUT.safetensors
+// loramoe model --model DIR --adapter DIR --batch BATCH.safetensors --out OUT.safetensors [--device cpu|cuda]
 
 #include <filesystem>
 #include <memory>
@@ -6,12 +6,14 @@
 #include <loramoe/check/model_case.hpp>
 
 #include "commands.hpp"
+#include "device.hpp"
 
 namespace loramoe::cli {
 
 void add_model_command(CLI::App& app) {
     struct options {
         std::filesystem::path model, adapter, batch, out;
+        device where = device::cpu;
     };
     auto o = std::make_shared<options>();
     CLI::App* command = app.add_subcommand(
@@ -23,7 +25,12 @@ void add_model_command(CLI::App& app) {
     command->add_option("--batch", o->batch, "input_ids, attention_mask, labels [B,S] and task_types [B]")
         ->required()->check(CLI::ExistingFile);
     command->add_option("--out", o->out, "output (.safetensors), written atomically")->required();
-    command->callback([o] { check::run_model_case(o->model, o->adapter, o->batch, o->out); });
+    add_device_option(command, o->where);
+    command->callback([o] {
+        on_device(o->where, [&]<class Backend>(Backend) {
+            check::run_model_case<Backend>(o->model, o->adapter, o->batch, o->out);
+        });
+    });
 }
 
 }  // namespace loramoe::cli

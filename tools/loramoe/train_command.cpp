@@ -1,9 +1,11 @@
 // loramoe train --model DIR --data train.jsonl --out DIR [--mode loramoe|lora|full] [adapter options]
-//               [training options] [--checkpoint-every K] [--resume]
+//               [training options] [--checkpoint-every K] [--resume] [--device cpu|cuda]
 //
 // Trains LoRAMoE adapters (the paper's defaults), a plain LoRA per target, or every weight, on JSONL
 // instruction data. Checkpoints go to OUT/checkpoint (every K steps and on Ctrl-C); --resume continues
-// from there exactly. The result: an adapter folder, or a HF checkpoint folder in full mode.
+// from there exactly. The result: an adapter folder, or a HF checkpoint folder in full mode. On
+// --device cuda the model and the trainer's state live on the GPU and are copied to the host for every
+// file written (checkpoints included), so the files are the same as on the CPU's.
 
 #include <atomic>
 #include <csignal>
@@ -17,6 +19,7 @@
 #include <loramoe/train/trainer.hpp>
 
 #include "commands.hpp"
+#include "device.hpp"
 
 namespace loramoe::cli {
 
@@ -37,6 +40,7 @@ struct train_options {
     index log_every = 10;
     bool resume = false;
     bool double_precision = false;
+    device where = device::cpu;
     std::string statistic = "cv2", placement = "linears";
 };
 
@@ -48,7 +52,7 @@ void copy_tokenizer_files(const std::filesystem::path& from, const std::filesyst
             std::filesystem::copy_file(from / name, to / name, std::filesystem::copy_options::overwrite_existing);
 }
 
-template <class T>
+template <class T, class Backend>
 void run(train_options& o) {
     const auto config = io::read_llama_config(o.model);
     const auto tokenizer = io::load_tokenizer(o.model, config);
@@ -64,11 +68,11 @@ void run(train_options& o) {
         adapter->router = o.mode == training_mode::loramoe;
         if (!adapter->router) adapter->experts = 1;
     }
-    const auto model = std::make_unique<nn::llama_model<T>>(
+    const auto model = std::make_unique<nn::llama_model<T, Backend>>(
         config, adapter, nn::model_options{.train_base = o.mode == training_mode::full, .seed = o.training.seed});
     io::load_base_weights(o.model, *model);
     model->reset_adapters(o.training.seed);
-    train::trainer<T> trainer(*model, std::move(examples), tokenizer->pad_id(), o.training);
+    train::trainer<T, Backend> trainer(*model, std::move(examples), tokenizer->pad_id(), o.training);
 
     const auto checkpoint = o.out / "checkpoint";
     if (o.resume) {
@@ -150,7 +154,12 @@ void add_train_command(CLI::App& app) {
         ->capture_default_str();
     c->add_option("--log-every", o->log_every, "without a terminal, log a line every K steps")->capture_default_str();
     c->add_flag("--resume", o->resume, "continue the run saved in OUT/checkpoint");
-    c->callback([o] { o->double_precision ? run<double>(*o) : run<float>(*o); });
+    add_device_option(c, o->where);
+    c->callback([o] {
+        on_device(o->where, [&]<class Backend>(Backend) {
+            o->double_precision ? run<double, Backend>(*o) : run<float, Backend>(*o);
+        });
+    });
 }
 
 }  // namespace loramoe::cli

@@ -63,7 +63,9 @@ inline index dim_of(const io::safetensors_reader& in, const char* name, std::siz
     return shape[axis];
 }
 
-template <class T>
+// The case on Backend: the inputs and parameters are copied into the backend's memory, the results
+// back to the host to be written (on the CPU both are plain copies).
+template <class T, class Backend>
 void run_layer_case_as(const io::safetensors_reader& in, const layer_case_settings& settings,
                        const std::filesystem::path& out_path, moe::execution_path path) {
     const std::string file = in.path().string();
@@ -98,39 +100,45 @@ void run_layer_case_as(const io::safetensors_reader& in, const layer_case_settin
                                .alpha = settings.alpha, .path = path};
     moe::balance::lbc lbc{settings.delta, settings.statistic,
                           std::vector<std::int64_t>(expert_types.span().begin(), expert_types.span().end())};
-    moe::loramoe_linear<T, cpu, dynamic, dynamic, moe::balance::dynamic> layer(config, lbc);
-    parameter_buffer<T> parameters(layer.parameter_count());
+    moe::loramoe_linear<T, Backend, dynamic, dynamic, moe::balance::dynamic> layer(config, lbc);
+    parameter_buffer<T, Backend> parameters(layer.parameter_count());
     layer.bind(parameters.all());
-    layer.set_base({w0.matrix(), b0.empty() ? nullptr : b0.data()});
+    // The inputs in the backend's memory (on the CPU, copies of the host tensors).
+    const auto device_x = to_backend<Backend>(x), device_w0 = to_backend<Backend>(w0),
+               device_b0 = to_backend<Backend>(b0), device_grad_y = to_backend<Backend>(grad_y),
+               device_mask = to_backend<Backend>(mask);
+    layer.set_base({device_w0.matrix(), b0.empty() ? nullptr : device_b0.data()});
     for (index i = 0; i < experts; ++i) {
-        copy_matrix(cpu{}, lora_a.as_matrix(experts * rank, d_in).row_block(i * rank, rank), moe::expert_a(layer.a(), i, rank));
-        copy_matrix(cpu{}, matrix_view<const T>(lora_b.data() + i * d_out * rank, d_out, rank), moe::expert_b(layer.b(), i, rank));
+        upload(Backend{}, lora_a.as_matrix(experts * rank, d_in).row_block(i * rank, rank),
+               moe::expert_a(layer.a(), i, rank));
+        upload(Backend{}, matrix_view<const T>(lora_b.data() + i * d_out * rank, d_out, rank),
+               moe::expert_b(layer.b(), i, rank));
     }
-    copy_matrix(cpu{}, router.matrix(), layer.router());
+    upload(Backend{}, router.matrix(), layer.router());
 
-    const moe::routing_batch<T> batch{samples, tokens, mask.data(), task_types.span()};
+    const moe::routing_batch<T> batch{samples, tokens, device_mask.data(), task_types.span()};
     typename decltype(layer)::saved saved;
-    tensor<T, cpu> y({samples, tokens, d_out}), grad_x({samples, tokens, d_in});
-    layer.forward(x.as_matrix(m, d_in), batch, y.as_matrix(m, d_out), saved);
-    layer.backward(x.as_matrix(m, d_in), grad_y.as_matrix(m, d_out), batch, static_cast<T>(settings.weight), saved,
-                   grad_x.as_matrix(m, d_in));
+    tensor<T, Backend> y({samples, tokens, d_out}), grad_x({samples, tokens, d_in});
+    layer.forward(device_x.as_matrix(m, d_in), batch, y.as_matrix(m, d_out), saved);
+    layer.backward(device_x.as_matrix(m, d_in), device_grad_y.as_matrix(m, d_out), batch,
+                   static_cast<T>(settings.weight), saved, grad_x.as_matrix(m, d_in));
 
     tensor<T, cpu> grad_a({experts, rank, d_in}), grad_b({experts, d_out, rank}), grad_router({experts, d_in});
-    copy_matrix(cpu{}, as_const(layer.a_grad()), grad_a.as_matrix(experts * rank, d_in));
+    download(Backend{}, as_const(layer.a_grad()), grad_a.as_matrix(experts * rank, d_in));
     for (index i = 0; i < experts; ++i)
-        copy_matrix(cpu{}, as_const(moe::expert_b(layer.b_grad(), i, rank)),
-                    matrix_view<T>(grad_b.data() + i * d_out * rank, d_out, rank));
-    copy_matrix(cpu{}, as_const(layer.router_grad()), grad_router.matrix());
+        download(Backend{}, as_const(moe::expert_b(layer.b_grad(), i, rank)),
+                 matrix_view<T>(grad_b.data() + i * d_out * rank, d_out, rank));
+    download(Backend{}, as_const(layer.router_grad()), grad_router.matrix());
     tensor<T, cpu> lbc_value(shape_type{});
     lbc_value[0] = saved.balance_loss;
     tensor<T, cpu> gates({samples, tokens, experts});
-    copy(cpu{}, saved.gates.data(), gates.data(), gates.size());
+    copy_to_host(Backend{}, saved.gates.data(), gates.data(), gates.size());
 
     io::safetensors_writer out;
-    out.add("y", y);
+    out.add("y", to_host(y));
     out.add("gates", gates);
     out.add("lbc", lbc_value);
-    out.add("grad_x", grad_x);
+    out.add("grad_x", to_host(grad_x));
     out.add("grad_lora_A", grad_a);
     out.add("grad_lora_B", grad_b);
     out.add("grad_router", grad_router);
@@ -139,16 +147,17 @@ void run_layer_case_as(const io::safetensors_reader& in, const layer_case_settin
 
 }  // namespace detail
 
-// Reads the case, runs it in its own precision, writes the results atomically (nothing is written
-// when anything fails).
-inline void run_layer_case(const std::filesystem::path& case_path, const std::filesystem::path& out_path,
-                           moe::execution_path path = moe::execution_path::fused) {
+// Reads the case, runs it in its own precision on Backend (the CUDA backend needs <loramoe/cuda.hpp>),
+// writes the results atomically (nothing is written when anything fails).
+template <backend Backend = cpu>
+void run_layer_case(const std::filesystem::path& case_path, const std::filesystem::path& out_path,
+                    moe::execution_path path = moe::execution_path::fused) {
     const io::safetensors_reader in(case_path);
     const auto settings = detail::read_layer_case_settings(in);
     if (detail::layer_case_precision(in) == io::dtype::f64)
-        detail::run_layer_case_as<double>(in, settings, out_path, path);
+        detail::run_layer_case_as<double, Backend>(in, settings, out_path, path);
     else
-        detail::run_layer_case_as<float>(in, settings, out_path, path);
+        detail::run_layer_case_as<float, Backend>(in, settings, out_path, path);
 }
 
 }  // namespace loramoe::check

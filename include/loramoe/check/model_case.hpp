@@ -41,12 +41,15 @@ inline nn::token_batch read_token_batch(const std::filesystem::path& path) {
 
 namespace detail {
 
-template <class T>
+// The case on Backend: the weights are loaded into the backend's memory, the logits and gradients
+// copied back to the host to be written.
+template <class T, class Backend>
 void run_model_case_as(const std::filesystem::path& model_dir, const std::filesystem::path& adapter_dir,
                        const nn::token_batch& batch, const std::filesystem::path& out_path) {
-    const auto loaded = io::load_pretrained<T>(model_dir, adapter_dir);
-    nn::llama_model<T>& model = *loaded;
-    typename nn::llama_model<T>::saved saved;
+    using model_type = nn::llama_model<T, Backend>;
+    const auto loaded = io::load_pretrained<T, Backend>(model_dir, adapter_dir);
+    model_type& model = *loaded;
+    typename model_type::saved saved;
     const nn::model_losses losses = model.forward(batch, saved);
     model.backward(saved);
 
@@ -58,10 +61,11 @@ void run_model_case_as(const std::filesystem::path& model_dir, const std::filesy
     scalar("loss", losses.loss);
     scalar("ce_loss", losses.ce);
     scalar("lbc_loss", losses.lbc);
-    out.add("logits", saved.logits.data(), {batch.samples, batch.tokens, model.config().vocab_size});
+    const tensor<T, cpu> logits = to_host(saved.logits);  // (B*S, V)
+    out.add("logits", logits.data(), {batch.samples, batch.tokens, model.config().vocab_size});
     io::for_each_adapter_tensor(model, [&](const std::string& name, matrix_view<T>, matrix_view<T> grad) {
         tensor<T, cpu> host({grad.rows, grad.cols});
-        download(cpu{}, as_const(grad), host.matrix());
+        download(Backend{}, as_const(grad), host.matrix());
         out.add("grad." + name, host);
     });
     out.write(out_path);
@@ -69,13 +73,16 @@ void run_model_case_as(const std::filesystem::path& model_dir, const std::filesy
 
 }  // namespace detail
 
-inline void run_model_case(const std::filesystem::path& model_dir, const std::filesystem::path& adapter_dir,
-                           const std::filesystem::path& batch_path, const std::filesystem::path& out_path) {
+// Runs the case in the precision of the stored weights on Backend (the CUDA backend needs
+// <loramoe/cuda.hpp>) and writes the results atomically (nothing is written when anything fails).
+template <backend Backend = cpu>
+void run_model_case(const std::filesystem::path& model_dir, const std::filesystem::path& adapter_dir,
+                    const std::filesystem::path& batch_path, const std::filesystem::path& out_path) {
     const nn::token_batch batch = read_token_batch(batch_path);
     if (io::checkpoint_dtype(model_dir) == io::dtype::f64)
-        detail::run_model_case_as<double>(model_dir, adapter_dir, batch, out_path);
+        detail::run_model_case_as<double, Backend>(model_dir, adapter_dir, batch, out_path);
     else
-        detail::run_model_case_as<float>(model_dir, adapter_dir, batch, out_path);
+        detail::run_model_case_as<float, Backend>(model_dir, adapter_dir, batch, out_path);
 }
 
 }  // namespace loramoe::check

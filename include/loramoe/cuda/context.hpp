@@ -2,6 +2,8 @@
 // The CUDA stream that every loramoe call of a host thread runs on, and its cuBLAS handle. Kernels,
 // products and copies of one thread are ordered on that stream; a copy to the host waits for it.
 
+#include <string>
+
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
@@ -39,10 +41,20 @@ private:
     cublasHandle_t blas_ = nullptr;
 };
 
+// Why no CUDA device can be used here (the runtime's own words: "cudaGetDeviceCount: cudaErrorNoDevice:
+// no CUDA-capable device is detected"), or an empty string when one can.
+inline std::string cuda_device_problem() {
+    int count = 0;
+    const cudaError_t status = cudaGetDeviceCount(&count);
+    if (status != cudaSuccess)
+        return std::string("cudaGetDeviceCount: ") + cudaGetErrorName(status) + ": " + cudaGetErrorString(status);
+    if (count <= 0) return "cudaGetDeviceCount: no device";
+    return {};
+}
+
 // Whether a CUDA device can be used here (tests skip the GPU checks, and say so, when not).
 inline bool cuda_device_available() {
-    int count = 0;
-    return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+    return cuda_device_problem().empty();
 }
 
 }  // namespace loramoe
