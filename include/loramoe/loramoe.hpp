@@ -14,6 +14,9 @@
 #include <loramoe/core/view.hpp>
 
 #include <loramoe/cpu/attention.hpp>
+#include <loramoe/cpu/bf16_gemm.hpp>
+#include <loramoe/cpu/bf16_weight.hpp>
+#include <loramoe/cpu/bfloat16.hpp>
 #include <loramoe/cpu/cross_entropy.hpp>
 #include <loramoe/cpu/dropout.hpp>
 #include <loramoe/cpu/elementwise.hpp>
