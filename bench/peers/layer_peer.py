@@ -20,9 +20,13 @@ all the work (--clock cpu), which other processes on a busy machine do not infla
 Prints one JSON object per line: first the setup (versions, threads, the BLAS library loaded and a
 matrix product's GFLOP/s, to catch a reference BLAS), then one per case with the median time in ms
 and the GFLOP/s counted as layer_bench.cpp counts them.
+
+ffn_peer.py, the peer of the FFN block, builds its three linears from this file's LoRAMoELinear and
+runs through its main().
 """
 import argparse
 import ctypes
+import functools
 import json
 import math
 import re
@@ -96,39 +100,73 @@ def kaiming_uniform(rows, cols):
     return torch.empty(rows, cols).uniform_(-(cols**-0.5), cols**-0.5)
 
 
-def forward_backward(forward, inputs, dy):
-    return lambda: torch.autograd.grad(forward(), inputs, dy)
+IMPLEMENTATIONS = ("base", "official", "fused")
+
+
+class LoRAMoELinear:
+    """A frozen W0 (d_out, d_in) with N experts of rank r and a router beside it, held both as the
+    official code holds them (A_i, B_i, the router) and fused (A_cat with the router, B_cat): the
+    implementation named `impl` is linear(impl, x), its trainable tensors parameters(impl)."""
+
+    def __init__(self, d_in, d_out, experts, rank):
+        self.experts, self.rank, self.scaling = experts, rank, 32 / rank  # lora_alpha = 32
+        self.w0 = kaiming_uniform(d_out, d_in)  # frozen
+        self.a = [kaiming_uniform(rank, d_in).requires_grad_() for _ in range(experts)]
+        # small B_i: the official B = 0 would make the experts add nothing
+        self.b = [(0.01 * torch.randn(d_out, rank)).requires_grad_() for _ in range(experts)]
+        self.router = kaiming_uniform(experts, d_in).requires_grad_()
+        self.a_router = torch.cat(self.a + [self.router]).detach().requires_grad_()  # (N r + N, d_in)
+        self.b_cat = torch.cat(self.b, dim=1).detach().requires_grad_()  # (d_out, N r)
+
+    def __call__(self, impl, x):
+        if impl == "base":
+            return F.linear(x, self.w0)
+        if impl == "official":
+            return official_forward(x, self.w0, self.a, self.b, self.router, self.scaling)
+        return fused_forward(x, self.w0, self.a_router, self.b_cat, self.experts, self.rank, self.scaling)
+
+    def parameters(self, impl):
+        if impl == "base":
+            return []
+        if impl == "official":
+            return [*self.a, *self.b, self.router]
+        return [self.a_router, self.b_cat]
+
+
+def base_flops(tokens, d_in, d_out):
+    """One frozen product, x W0^T or dy W0, as bench/bench_support.hpp counts it."""
+    return 2.0 * tokens * d_in * d_out
+
+
+def adapter_flops(tokens, d_in, d_out, experts, rank):
+    """The adapter's forward products, as bench/bench_support.hpp counts them; its backward is twice that."""
+    return 2.0 * tokens * d_in * (experts * rank + experts) + 2.0 * tokens * experts * rank * d_out
+
+
+def passes(impl, forward, inputs, dy, base, adapter):
+    """(implementation, pass, step, FLOPs) of the forward and the forward + backward of one implementation;
+    the base implementation is credited with the base's FLOPs only, the others with the adapter's too."""
+    adapter = 0.0 if impl == "base" else adapter
+    yield impl, "fwd", forward, base + adapter
+    yield impl, "fwdbwd", lambda: torch.autograd.grad(forward(), inputs, dy), 2 * base + 3 * adapter
 
 
 def cases(tokens, d_in, d_out, experts, rank):
     """(implementation, pass, step, FLOPs) for one shape; FLOPs as in layer_bench.cpp."""
-    scaling = 32 / rank  # lora_alpha = 32
     x = torch.randn(tokens, d_in, requires_grad=True)
     dy = torch.randn(tokens, d_out)
-    w0 = kaiming_uniform(d_out, d_in)  # frozen
-    a = [kaiming_uniform(rank, d_in).requires_grad_() for _ in range(experts)]
-    b = [(0.01 * torch.randn(d_out, rank)).requires_grad_() for _ in range(experts)]  # B = 0 adds nothing
-    router = kaiming_uniform(experts, d_in).requires_grad_()
-    a_router = torch.cat(a + [router]).detach().requires_grad_()  # (N r + N, d_in)
-    b_cat = torch.cat(b, dim=1).detach().requires_grad_()  # (d_out, N r)
-
-    base = 2.0 * tokens * d_in * d_out
-    adapter = 2.0 * tokens * d_in * (experts * rank + experts) + 2.0 * tokens * experts * rank * d_out
-    implementations = [
-        ("base", lambda: F.linear(x, w0), [x], 0.0),
-        ("official", lambda: official_forward(x, w0, a, b, router, scaling), [x, *a, *b, router], adapter),
-        ("fused", lambda: fused_forward(x, w0, a_router, b_cat, experts, rank, scaling), [x, a_router, b_cat],
-         adapter),
-    ]
-    for name, forward, inputs, adapter_flops in implementations:
-        yield name, "fwd", forward, base + adapter_flops
-        yield name, "fwdbwd", forward_backward(forward, inputs, dy), 2 * base + 3 * adapter_flops
+    linear = LoRAMoELinear(d_in, d_out, experts, rank)
+    base, adapter = base_flops(tokens, d_in, d_out), adapter_flops(tokens, d_in, d_out, experts, rank)
+    for impl in IMPLEMENTATIONS:
+        inputs = [x, *linear.parameters(impl)]
+        yield from passes(impl, functools.partial(linear, impl, x), inputs, dy, base, adapter)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(doc=__doc__, cases=cases, dims=("T", "D_IN", "D_OUT", "N", "R")):
+    """Times every case of every --shape; `cases(*shape)` gives (implementation, pass, step, FLOPs)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--shape", nargs=5, type=int, action="append", required=True,
-                        metavar=("T", "D_IN", "D_OUT", "N", "R"), help="a shape to time; repeat for more")
+                        metavar=dims, help="a shape to time; repeat for more")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--clock", choices=("real", "cpu"), default="real")
