@@ -110,17 +110,8 @@ __global__ void attention_cached_softmax(T* probs, index n, index past, index le
     if (row >= rows) return;
     const index visible = past + row % n + 1;
     T* p = probs + row * length;
-    T top = -INFINITY;
-    for (index j = lane(); j < visible; j += warp_size) top = max(top, p[j]);
-    top = warp_max(top);
-    T sum = 0;
-    for (index j = lane(); j < visible; j += warp_size) {
-        const T e = exp(p[j] - top);
-        p[j] = e;
-        sum += e;
-    }
-    const T inverse = T(1) / warp_sum(sum);
-    for (index j = lane(); j < length; j += warp_size) p[j] = j < visible ? p[j] * inverse : T(0);
+    warp_softmax(p, p, visible);
+    for (index j = visible + lane(); j < length; j += warp_size) p[j] = T(0);
 }
 
 // Device memory for the duration of one call, allocated and freed in stream order.

@@ -44,6 +44,23 @@ __device__ inline index warp_row() {
 }
 __device__ inline int lane() { return static_cast<int>(threadIdx.x) % warp_size; }
 
+// One warp's softmax of in[0, count) into out[0, count) (the two may be the same row). Lane l handles
+// the elements j = l mod 32 in every loop, so with in == out a lane only reads back what it wrote.
+template <class T>
+__device__ inline void warp_softmax(const T* in, T* out, index count) {
+    T top = -INFINITY;
+    for (index j = lane(); j < count; j += warp_size) top = max(top, in[j]);
+    top = warp_max(top);
+    T sum = 0;
+    for (index j = lane(); j < count; j += warp_size) {
+        const T e = exp(in[j] - top);
+        out[j] = e;
+        sum += e;
+    }
+    const T inverse = T(1) / warp_sum(sum);
+    for (index j = lane(); j < count; j += warp_size) out[j] *= inverse;
+}
+
 }  // namespace loramoe::cuda_kernels
 
 // Instantiates MACRO(float) and MACRO(double): each .cu file defines a macro that spells out the

@@ -14,19 +14,7 @@ template <class T>
 __global__ void softmax_rows(const T* z, index z_stride, T* p, index p_stride, index rows, index cols) {
     const index row = warp_row();
     if (row >= rows) return;
-    const T* zr = z + row * z_stride;
-    T* pr = p + row * p_stride;
-    T top = -INFINITY;
-    for (index j = lane(); j < cols; j += warp_size) top = max(top, zr[j]);
-    top = warp_max(top);
-    T sum = 0;
-    for (index j = lane(); j < cols; j += warp_size) {
-        const T e = exp(zr[j] - top);
-        pr[j] = e;
-        sum += e;
-    }
-    const T inverse = T(1) / warp_sum(sum);
-    for (index j = lane(); j < cols; j += warp_size) pr[j] *= inverse;
+    warp_softmax(z + row * z_stride, p + row * p_stride, cols);
 }
 
 // dz = p o (dp - <p, dp>)
