@@ -4,6 +4,8 @@
 //  - Ctrl-C (SIGINT) stops a run with status 130 after writing OUT/checkpoint, and --resume finishes it
 //    with an adapter byte-identical to an uninterrupted run's;
 //  - an existing checkpoint is never overwritten without --resume;
+//  - --base-dtype bfloat16 trains, scores and generates, at bfloat16's accuracy, and is refused where
+//    it cannot apply;
 //  - bad data (FILE:LINE), a bad command line (status 2), a folder without a tokenizer.
 
 #include "test_support.hpp"
@@ -268,6 +270,49 @@ TEST_SUITE("train") {
             files.push_back(fs::relative(entry.path(), out));
         std::sort(files.begin(), files.end());
         CHECK(files == std::vector<std::string>{"checkpoint", "checkpoint/trainer_state.json"});
+    }
+
+    TEST_CASE("loramoe train, eval and generate with --base-dtype bfloat16") {
+        using namespace train_command_test;
+        const task_fixture f;
+        const fs::path out = f.dir / "adapter";
+        const auto trained = run_cli(
+            train_arguments(f, out, "--epochs 20 --batch-size 8 --lr 1e-2 --seed 3 --base-dtype bfloat16"));
+        REQUIRE_MESSAGE(trained.status == 0, trained.err);
+
+        // The adapter learnt, and scores the same with float and bfloat16 products, to bfloat16 accuracy.
+        auto eval_loss = [&](const std::string& options, const char* name) {
+            const auto r = run_cli("eval --model " + quote(f.model_dir) + " --data " + quote(f.data_file) +
+                                   " --no-generate --out " + quote(f.dir / name) + " " + options);
+            REQUIRE_MESSAGE(r.status == 0, r.err);
+            return loramoe::io::read_json_file(f.dir / name).at("loss").get<double>();
+        };
+        const double base = eval_loss("", "base.json");
+        const double exact = eval_loss("--adapter " + quote(out), "float.json");
+        const double rounded = eval_loss("--adapter " + quote(out) + " --base-dtype bfloat16", "bf16.json");
+        MESSAGE("eval loss: base ", base, ", adapter trained in bfloat16: ", exact, " (float products), ", rounded,
+                " (bfloat16)");
+        CHECK(exact <= 0.5 * base);
+        CHECK(rounded != exact);
+        CHECK(std::abs(rounded - exact) <= 2e-2 * exact);
+
+        const auto generated = run_cli("generate --model " + quote(f.model_dir) + " --adapter " + quote(out) +
+                                       " --prompt 'reverse b c a' --max-new-tokens 8 --base-dtype bfloat16");
+        REQUIRE_MESSAGE(generated.status == 0, generated.err);
+        CHECK(generated.out.size() > 1);
+
+        // Refused: a trained base, double precision (status 1, nothing written), an unknown type (2).
+        const fs::path refused = f.dir / "refused";
+        const auto full = run_cli(train_arguments(f, refused, "--epochs 1 --mode full --base-dtype bfloat16"));
+        CHECK(full.status == 1);
+        CHECK_MESSAGE(full.err.find("--mode full") != std::string::npos, full.err);
+        const auto twice = run_cli(train_arguments(f, refused, "--epochs 1 --double --base-dtype bfloat16"));
+        CHECK(twice.status == 1);
+        CHECK_MESSAGE(twice.err.find("--double") != std::string::npos, twice.err);
+        const auto bogus = run_cli(train_arguments(f, refused, "--epochs 1 --base-dtype float16"));
+        CHECK(bogus.status == 2);
+        CHECK_MESSAGE(bogus.err.find("float16") != std::string::npos, bogus.err);
+        CHECK_FALSE(fs::exists(refused));
     }
 
     TEST_CASE("loramoe train and eval: malformed data, a bad mode, a model folder without a tokenizer") {

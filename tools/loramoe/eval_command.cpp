@@ -1,5 +1,5 @@
 // loramoe eval --model DIR [--adapter DIR] --data eval.jsonl [--out results.json] [--router-stats stats.json]
-//              [--device cpu|cuda]
+//              [--device cpu|cuda] [--base-dtype float32|bfloat16]
 //
 // Scores a model (with an adapter, or alone) on JSONL data: the loss over the targets, the exact-match
 // accuracy of greedy generation per task type, and, with adapters, the router statistics.
@@ -14,6 +14,7 @@
 #include <loramoe/io/tokenizer.hpp>
 #include <loramoe/train/evaluation.hpp>
 
+#include "base_dtype.hpp"
 #include "commands.hpp"
 #include "device.hpp"
 
@@ -30,6 +31,7 @@ struct eval_options {
     bool no_generate = false;
     bool double_precision = false;
     device where = device::cpu;
+    base_dtype base = base_dtype::float32;
 };
 
 template <class T, class Backend>
@@ -40,6 +42,7 @@ void run(eval_options& o) {
     std::vector<io::tokenized_example> examples;
     for (const auto& e : data) examples.push_back(io::tokenize_example(e, *tokenizer, o.form, o.max_length));
     const auto model = io::load_pretrained<T, Backend>(o.model, o.adapter);
+    apply_base_dtype(o.base, *model, bf16_layouts::forward);
     o.evaluation.exact_match = !o.no_generate;
     const std::vector<std::int64_t> stop = {tokenizer->eos_id()};
     const auto result = train::evaluate(*model, std::span<const io::tokenized_example>(examples), tokenizer->pad_id(), stop,
@@ -87,6 +90,7 @@ void add_eval_command(CLI::App& app) {
     c->add_flag("--no-generate", o->no_generate, "loss and router statistics only");
     c->add_flag("--double", o->double_precision, "compute in double precision (default float)");
     add_device_option(c, o->where);
+    add_base_dtype_option(c, o->base);
     c->callback([o] {
         on_device(o->where, [&]<class Backend>(Backend) {
             o->double_precision ? run<double, Backend>(*o) : run<float, Backend>(*o);

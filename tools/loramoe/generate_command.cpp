@@ -1,5 +1,5 @@
 // loramoe generate --model DIR [--adapter DIR] --prompt TEXT [--input TEXT] [--max-new-tokens N]
-//                  [--device cpu|cuda]
+//                  [--device cpu|cuda] [--base-dtype float32|bfloat16]
 //
 // Prints the greedy completion of one prompt, formatted as in training (BOS + instruction [+ "\n" +
 // input], and EOS after it with --template official).
@@ -13,6 +13,7 @@
 #include <loramoe/io/tokenizer.hpp>
 #include <loramoe/train/evaluation.hpp>
 
+#include "base_dtype.hpp"
 #include "commands.hpp"
 #include "device.hpp"
 
@@ -27,6 +28,7 @@ struct generate_options {
     index max_new_tokens = 64;
     io::prompt_template form = io::prompt_template::plain;
     device where = device::cpu;
+    base_dtype base = base_dtype::float32;
 };
 
 template <class Backend>
@@ -34,6 +36,7 @@ void run(const generate_options& o) {
     const auto config = io::read_llama_config(o.model);
     const auto tokenizer = io::load_tokenizer(o.model, config);
     const auto model = io::load_pretrained<float, Backend>(o.model, o.adapter);
+    apply_base_dtype(o.base, *model, bf16_layouts::forward);
     io::instruction_example example;
     example.instruction = o.prompt;
     example.input = o.input;
@@ -57,6 +60,7 @@ void add_generate_command(CLI::App& app) {
         ->transform(CLI::CheckedTransformer(std::map<std::string, io::prompt_template>{
             {"plain", io::prompt_template::plain}, {"official", io::prompt_template::official}}));
     add_device_option(c, o->where);
+    add_base_dtype_option(c, o->base);
     c->callback([o] { on_device(o->where, [&]<class Backend>(Backend) { run<Backend>(*o); }); });
 }
 

@@ -1,5 +1,6 @@
 // loramoe train --model DIR --data train.jsonl --out DIR [--mode loramoe|lora|full] [adapter options]
 //               [training options] [--checkpoint-every K] [--resume] [--device cpu|cuda]
+//               [--base-dtype float32|bfloat16]
 //
 // Trains LoRAMoE adapters (the paper's defaults), a plain LoRA per target, or every weight, on JSONL
 // instruction data. Checkpoints go to OUT/checkpoint (every K steps and on Ctrl-C); --resume continues
@@ -18,6 +19,7 @@
 #include <loramoe/train/progress.hpp>
 #include <loramoe/train/trainer.hpp>
 
+#include "base_dtype.hpp"
 #include "commands.hpp"
 #include "device.hpp"
 
@@ -41,6 +43,7 @@ struct train_options {
     bool resume = false;
     bool double_precision = false;
     device where = device::cpu;
+    base_dtype base = base_dtype::float32;
     std::string statistic = "cv2", placement = "linears";
 };
 
@@ -71,6 +74,7 @@ void run(train_options& o) {
     const auto model = std::make_unique<nn::llama_model<T, Backend>>(
         config, adapter, nn::model_options{.train_base = o.mode == training_mode::full, .seed = o.training.seed});
     io::load_base_weights(o.model, *model);
+    apply_base_dtype(o.base, *model, bf16_layouts::forward_and_input_gradient);
     model->reset_adapters(o.training.seed);
     train::trainer<T, Backend> trainer(*model, std::move(examples), tokenizer->pad_id(), o.training);
 
@@ -155,6 +159,7 @@ void add_train_command(CLI::App& app) {
     c->add_option("--log-every", o->log_every, "without a terminal, log a line every K steps")->capture_default_str();
     c->add_flag("--resume", o->resume, "continue the run saved in OUT/checkpoint");
     add_device_option(c, o->where);
+    add_base_dtype_option(c, o->base);
     c->callback([o] {
         on_device(o->where, [&]<class Backend>(Backend) {
             o->double_precision ? run<double, Backend>(*o) : run<float, Backend>(*o);

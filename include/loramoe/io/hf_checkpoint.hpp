@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -87,7 +88,8 @@ inline bool ignorable_checkpoint_tensor(const std::string& name, const nn::llama
 }  // namespace detail
 
 // Loads every base weight of `model` from the folder; every tensor must be there with its shape, and
-// the checkpoint must hold nothing the model does not know.
+// the checkpoint must hold nothing the model does not know. A model holding bfloat16 copies of its
+// frozen weights (hold_frozen_weights_in_bf16) gets them made again from the new values.
 template <class T, class Backend, class Shape>
 void load_base_weights(const std::filesystem::path& folder, nn::llama_model<T, Backend, Shape>& model) {
     const checkpoint_files files(folder);
@@ -100,6 +102,8 @@ void load_base_weights(const std::filesystem::path& folder, nn::llama_model<T, B
         const tensor<T, cpu> host = reader.template read<T>(t.name, t.shape);
         copy_from_host(Backend{}, host.data(), model.base().values().data() + t.offset, t.size());
     }
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<Backend, cpu>)
+        if (const auto layouts = model.frozen_bf16_layouts()) model.hold_frozen_weights_in_bf16(*layouts);  // the new values
 }
 
 // Writes config.json and model.safetensors (F32 or F64 as T) into the folder, creating it if needed.

@@ -5,10 +5,17 @@
 //   backward:  dx = dy W          (overwritten or accumulated)
 //              dW += dy^T x,  db += sum_t dy     (only where gradient pointers are given: frozen
 //                                                 weights cost no gradient memory)
+//
+// A frozen W may also be held in bfloat16 (cpu/bf16_weight.hpp; float on the CPU only): its products
+// then run in bfloat16 with float sums (cpu/bf16_gemm.hpp), and `weight` keeps the float values for
+// everything else (saving, the embedding lookup of a tied LM head).
+
+#include <type_traits>
 
 #include <loramoe/core/gemm.hpp>
 #include <loramoe/core/gradient_mode.hpp>
 #include <loramoe/core/view.hpp>
+#include <loramoe/cpu/bf16_gemm.hpp>
 #include <loramoe/cpu/elementwise.hpp>
 #include <loramoe/cpu/gemm.hpp>
 
@@ -20,15 +27,35 @@ struct linear_weights {
     const T* bias = nullptr;       // (d_out) or null
     T* weight_grad = nullptr;      // (d_out, d_in) or null: frozen
     T* bias_grad = nullptr;        // (d_out) or null
+    const bf16_weight* frozen_bf16 = nullptr;  // W in bfloat16 for the products, or null (float on the CPU only)
 
     bool empty() const { return weight.data == nullptr; }
     index in_features() const { return weight.cols; }
     index out_features() const { return weight.rows; }
 };
 
+namespace detail {
+
+// c = alpha a op(W) + beta c by the weight's bfloat16 copy when it has one, else by W itself.
+template <class T, class Backend>
+void weight_product(Backend, const linear_weights<T>& w, T alpha, matrix_view<const T> a, transpose op_w, T beta,
+                    matrix_view<T> c) {
+    if constexpr (std::is_same_v<T, float> && std::is_same_v<Backend, cpu>) {
+        if (w.frozen_bf16 != nullptr) {
+            gemm(cpu{}, alpha, a, *w.frozen_bf16, op_w, beta, c);
+            return;
+        }
+    } else {
+        LORAMOE_ASSERT(w.frozen_bf16 == nullptr);
+    }
+    gemm(Backend{}, alpha, a, transpose::no, w.weight, op_w, beta, c);
+}
+
+}  // namespace detail
+
 template <class T, class Backend>
 void linear_forward(Backend, const linear_weights<T>& w, matrix_view<const T> x, matrix_view<T> y) {
-    gemm(Backend{}, T(1), x, transpose::no, w.weight, transpose::yes, T(0), y);
+    detail::weight_product(Backend{}, w, T(1), x, transpose::yes, T(0), y);
     if (w.bias != nullptr) add_bias(Backend{}, w.bias, y);
 }
 
@@ -37,8 +64,7 @@ template <class T, class Backend>
 void linear_backward(Backend, const linear_weights<T>& w, matrix_view<const T> x, matrix_view<const T> dy,
                      matrix_view<T> dx, gradient_mode mode = gradient_mode::overwrite) {
     if (!dx.empty())
-        gemm(Backend{}, T(1), dy, transpose::no, w.weight, transpose::no, mode == gradient_mode::accumulate ? T(1) : T(0),
-             dx);
+        detail::weight_product(Backend{}, w, T(1), dy, transpose::no, mode == gradient_mode::accumulate ? T(1) : T(0), dx);
     if (w.weight_grad != nullptr)
         gemm(Backend{}, T(1), dy, transpose::yes, x, transpose::no, T(1),
              matrix_view<T>(w.weight_grad, w.out_features(), w.in_features()));

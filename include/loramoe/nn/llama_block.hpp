@@ -114,6 +114,9 @@ public:
     index layer() const { return layer_; }
     index hidden() const { return hidden_.value(); }
 
+    // One of the seven linears: its weights, and its adapter if it has one.
+    projection_type& linear(block_linear which) { return linears_[static_cast<std::size_t>(which)]; }
+
     // f(module name, adapter) for every adapter of the block, in a fixed order.
     template <class F>
     void for_each_adapter(F&& f) {
@@ -234,8 +237,6 @@ private:
         }
         axpy(Backend{}, T(1), as_const(s.h2.matrix()), out);   // out = h2 + mlp(x2)
     }
-
-    projection_type& linear(block_linear which) { return linears_[static_cast<std::size_t>(which)]; }
 
     void run(block_linear which, tensor<T, Backend>& x, matrix_view<T> y, const sequence_context<T>& c, saved& s,
              bool training) {
