@@ -13,52 +13,29 @@
 
 namespace loramoe {
 
-template <class T>
-class buffer<T, cpu> {
-public:
+namespace detail {
+
+struct host_memory {
     static constexpr std::size_t alignment = 64;
 
-    buffer() = default;
-    explicit buffer(index count) { resize(count); }
-    // A moved-from buffer is empty, and usable again.
-    buffer(buffer&& other) noexcept
-        : data_(std::move(other.data_)),
-          size_(std::exchange(other.size_, 0)),
-          capacity_(std::exchange(other.capacity_, 0)) {}
-    buffer& operator=(buffer&& other) noexcept {
-        data_ = std::move(other.data_);
-        size_ = std::exchange(other.size_, 0);
-        capacity_ = std::exchange(other.capacity_, 0);
-        return *this;
+    template <class T>
+    static T* allocate(index count) {
+        const std::size_t bytes =
+            (static_cast<std::size_t>(count) * sizeof(T) + alignment - 1) / alignment * alignment;
+        void* memory = std::aligned_alloc(alignment, bytes);
+        if (memory == nullptr) throw std::bad_alloc();
+        std::memset(memory, 0, bytes);
+        return static_cast<T*>(memory);
     }
+    static void release(void* memory) { std::free(memory); }
+};
 
-    // Grows the capacity when needed (the old contents are then lost); never shrinks it, so a
-    // workspace resized to the same size on every call allocates once.
-    void resize(index count) {
-        LORAMOE_ASSERT(count >= 0);
-        if (count > capacity_) {
-            const std::size_t bytes =
-                (static_cast<std::size_t>(count) * sizeof(T) + alignment - 1) / alignment * alignment;
-            void* memory = std::aligned_alloc(alignment, bytes);
-            if (memory == nullptr) throw std::bad_alloc();
-            std::memset(memory, 0, bytes);
-            data_.reset(static_cast<T*>(memory));
-            capacity_ = count;
-        }
-        size_ = count;
-    }
+}  // namespace detail
 
-    T* data() { return data_.get(); }
-    const T* data() const { return data_.get(); }
-    index size() const { return size_; }
-
-private:
-    struct release {
-        void operator()(T* memory) const { std::free(memory); }
-    };
-    std::unique_ptr<T[], release> data_;
-    index size_ = 0;
-    index capacity_ = 0;
+template <class T>
+class buffer<T, cpu> : public growing_buffer<T, detail::host_memory> {
+public:
+    using growing_buffer<T, detail::host_memory>::growing_buffer;
 };
 
 template <class T>
@@ -81,6 +58,10 @@ template <class T>
 void copy_from_host(cpu, const T* host_source, T* destination, index count) {
     copy(cpu{}, host_source, destination, count);
 }
+
+// Waits until the calling thread's work on the backend is done; on the host it is when each call
+// returns (the CUDA backend's work is queued on a stream: timing it needs this).
+inline void synchronize(cpu) {}
 
 // Strided matrix transfers (a LoRA expert's B_i is a column block of B_cat).
 template <class T>

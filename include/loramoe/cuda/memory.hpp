@@ -12,46 +12,31 @@
 
 namespace loramoe {
 
-template <class T>
-class buffer<T, cuda> {
-public:
-    buffer() = default;
-    explicit buffer(index count) { resize(count); }
-    buffer(buffer&& other) noexcept
-        : data_(std::move(other.data_)), size_(std::exchange(other.size_, 0)), capacity_(std::exchange(other.capacity_, 0)) {}
-    buffer& operator=(buffer&& other) noexcept {
-        data_ = std::move(other.data_);
-        size_ = std::exchange(other.size_, 0);
-        capacity_ = std::exchange(other.capacity_, 0);
-        return *this;
-    }
+namespace detail {
 
-    // As the host buffer: grows when needed (contents then lost, the new memory zeroed), never shrinks.
-    void resize(index count) {
-        LORAMOE_ASSERT(count >= 0);
-        if (count > capacity_) {
-            data_.reset();
-            void* memory = nullptr;
-            LORAMOE_CUDA_CHECK(cudaMalloc(&memory, static_cast<std::size_t>(count) * sizeof(T)));
-            data_.reset(static_cast<T*>(memory));
-            LORAMOE_CUDA_CHECK(cudaMemsetAsync(memory, 0, static_cast<std::size_t>(count) * sizeof(T),
-                                               cuda_context::current().stream()));
-            capacity_ = count;
+struct device_memory {
+    template <class T>
+    static T* allocate(index count) {
+        void* memory = nullptr;
+        LORAMOE_CUDA_CHECK(cudaMalloc(&memory, static_cast<std::size_t>(count) * sizeof(T)));
+        const cudaError_t zeroed = cudaMemsetAsync(memory, 0, static_cast<std::size_t>(count) * sizeof(T),
+                                                   cuda_context::current().stream());
+        if (zeroed != cudaSuccess) {
+            cudaFree(memory);
+            check_cuda(zeroed, "cudaMemsetAsync(memory, 0, bytes, stream)", __FILE__, __LINE__);
         }
-        size_ = count;
+        return static_cast<T*>(memory);
     }
+    static void release(void* memory) { cudaFree(memory); }
+};
 
-    T* data() { return data_.get(); }
-    const T* data() const { return data_.get(); }
-    index size() const { return size_; }
+}  // namespace detail
 
-private:
-    struct release {
-        void operator()(T* memory) const { cudaFree(memory); }
-    };
-    std::unique_ptr<T[], release> data_;
-    index size_ = 0;
-    index capacity_ = 0;
+// As the host buffer (core/memory.hpp's growing_buffer), in device memory.
+template <class T>
+class buffer<T, cuda> : public growing_buffer<T, detail::device_memory> {
+public:
+    using growing_buffer<T, detail::device_memory>::growing_buffer;
 };
 
 // Defined with the kernels (cuda/memory.cu): float, double and std::int64_t.
@@ -82,6 +67,9 @@ void copy_from_host(cuda, const T* host_source, T* destination, index count) {
                                        cudaMemcpyHostToDevice, context.stream()));
     context.synchronize();   // the host memory may be gone when the call returns
 }
+
+// Waits for everything the calling thread queued on its stream (kernels and products return at once).
+inline void synchronize(cuda) { cuda_context::current().synchronize(); }
 
 // Strided matrices (a LoRA expert's B_i is a column block of B_cat).
 template <class T>
