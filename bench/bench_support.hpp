@@ -30,7 +30,8 @@
 namespace loramoe::bench {
 
 // No balancing loss (balance::none), as the peers: the LBC costs O(T N) and is not what is measured.
-using layer_type = moe::loramoe_linear<float, cpu, dynamic, dynamic, moe::balance::none>;
+template <class Backend = cpu>
+using layer_type = moe::loramoe_linear<float, Backend, dynamic, dynamic, moe::balance::none>;
 
 inline tensor<float> random_normal(shape_type shape, std::uint64_t seed, double scale) {
     tensor<float> t(std::move(shape));
@@ -40,27 +41,35 @@ inline tensor<float> random_normal(shape_type shape, std::uint64_t seed, double 
 }
 
 // One LoRAMoE linear (d_in -> d_out, N experts of rank r) with its frozen base W0, its parameters
-// (values and gradients) and its `saved` workspace. Seeds `seed` (W0), `seed + 1` (A_cat, W_r) and
-// `seed + 2` (B_cat).
-struct adapted_linear {
-    tensor<float> w0;  // (d_out, d_in), frozen: no gradient
-    layer_type layer;
-    parameter_buffer<float> parameters;  // [A_cat; W_r] then B_cat, values and gradients
-    layer_type::saved saved;
+// (values and gradients) and its `saved` workspace, in the backend's memory. Seeds `seed` (W0),
+// `seed + 1` (A_cat, W_r) and `seed + 2` (B_cat).
+template <class Backend>
+struct adapted_linear_on {
+    using layer_type = bench::layer_type<Backend>;
 
-    adapted_linear(index d_in, index d_out, index experts, index rank, moe::execution_path path,
-                   std::uint64_t seed)
-        : w0({d_out, d_in}),
+    tensor<float, Backend> w0;  // (d_out, d_in), frozen: no gradient
+    layer_type layer;
+    parameter_buffer<float, Backend> parameters;  // [A_cat; W_r] then B_cat, values and gradients
+    typename layer_type::saved saved;
+
+    adapted_linear_on(index d_in, index d_out, index experts, index rank, moe::execution_path path,
+                      std::uint64_t seed)
+        : w0(initial_w0(d_in, d_out, seed)),
           layer({.in_features = d_in, .out_features = d_out, .experts = experts, .rank = rank, .path = path}),
           parameters(layer.parameter_count()) {
-        random_generator rng(seed);
-        moe::kaiming_uniform(rng, w0.matrix());
         layer.set_base(base());
         layer.bind(parameters.all());
         // The official init, whose B_cat = 0 would make the experts add nothing, then small values in B_cat.
         layer.reset_parameters(seed + 1);
         const auto b = random_normal({d_out, experts * rank}, seed + 2, 0.01);
-        std::ranges::copy(b.span(), layer.b().data);
+        upload(Backend{}, b.matrix(), layer.b());
+    }
+
+    static tensor<float, Backend> initial_w0(index d_in, index d_out, std::uint64_t seed) {
+        tensor<float> w0({d_out, d_in});
+        random_generator rng(seed);
+        moe::kaiming_uniform(rng, w0.matrix());
+        return to_backend<Backend>(w0);
     }
 
     nn::linear_weights<float> base() const { return {w0.matrix()}; }
@@ -79,6 +88,7 @@ struct adapted_linear {
         return moe::routing_batch<float>::tokens_only(tokens);
     }
 };
+using adapted_linear = adapted_linear_on<cpu>;
 
 // The FLOPs of one frozen product, x W0^T or dy W0, and of the adapter's forward (see the top).
 inline double base_flops(index tokens, index d_in, index d_out) {

@@ -5,8 +5,8 @@
 //   BM_layer_fwd_cpu/{fused,reference}     the whole layer's forward, on each execution path
 //   BM_layer_fwdbwd_cpu/{fused,reference}  forward, then backward with the input gradient on
 //
-// each followed by its shape, /T:../d_in:../d_out:../N:../r:.. (T tokens, N experts of rank r).
-// The base benchmarks are the floor: the layer costs at least its frozen product(s), and the ratio of
+// each followed by its shape, /T:../d_in:../d_out:../N:../r:.. (T tokens, N experts of rank r); the
+// case and the benchmarks are layer_case.hpp's, which cuda_bench.cpp registers for the GPU. The base benchmarks are the floor: the layer costs at least its frozen product(s), and the ratio of
 // the two says what the N experts and the router add. bench/compare runs the PyTorch peer of every
 // case (bench/peers/layer_peer.py) beside these and prints one table.
 //
@@ -24,87 +24,13 @@
 
 #include <benchmark/benchmark.h>
 
-#include <loramoe/nn/linear.hpp>
-
-#include "bench_support.hpp"
+#include "layer_case.hpp"
 
 namespace {
 
 using namespace loramoe;
 using namespace loramoe::bench;
 using loramoe::index;  // not POSIX's index() from <strings.h>
-
-// One benchmark case: the shape from the benchmark's arguments, seeded inputs and outputs, and the
-// layer beside its frozen base, all made before the timing loop.
-struct layer_case {
-    index tokens, d_in, d_out, experts, rank;  // T, d_in, d_out, N, r
-    const tensor<float> x, dy;                 // (T, d_in), (T, d_out)
-    tensor<float> y, dx;                       // (T, d_out), (T, d_in)
-    adapted_linear linear;                     // W0 (d_out, d_in) frozen; N experts of rank r
-
-    layer_case(const benchmark::State& state, moe::execution_path path)
-        : tokens(state.range(0)),
-          d_in(state.range(1)),
-          d_out(state.range(2)),
-          experts(state.range(3)),
-          rank(state.range(4)),
-          x(random_normal({tokens, d_in}, 1, 1.0)),
-          dy(random_normal({tokens, d_out}, 2, 1.0)),
-          y({tokens, d_out}),
-          dx({tokens, d_in}),
-          linear(d_in, d_out, experts, rank, path, 3) {}
-
-    nn::linear_weights<float> base() const { return linear.base(); }
-
-    void forward() { linear.forward(x.matrix(), y.matrix()); }
-    void forward_backward() {
-        forward();
-        linear.backward(x.matrix(), dy.matrix(), dx.matrix());
-    }
-
-    double base_flops() const { return bench::base_flops(tokens, d_in, d_out); }
-    double adapter_flops() const { return bench::adapter_flops(tokens, d_in, d_out, experts, rank); }
-};
-
-void BM_layer_base_fwd_cpu(benchmark::State& state) {
-    layer_case c(state, moe::execution_path::fused);
-    for (auto _ : state) {
-        nn::linear_forward(cpu{}, c.base(), c.x.matrix(), c.y.matrix());
-        benchmark::DoNotOptimize(c.y.data());
-    }
-    set_counters(state, c.tokens, c.base_flops());
-}
-
-void BM_layer_base_cpu(benchmark::State& state) {
-    layer_case c(state, moe::execution_path::fused);
-    for (auto _ : state) {
-        nn::linear_forward(cpu{}, c.base(), c.x.matrix(), c.y.matrix());
-        nn::linear_backward(cpu{}, c.base(), c.x.matrix(), c.dy.matrix(), c.dx.matrix());
-        benchmark::DoNotOptimize(c.dx.data());
-    }
-    set_counters(state, c.tokens, 2 * c.base_flops());
-}
-
-void BM_layer_fwd_cpu(benchmark::State& state, moe::execution_path path) {
-    layer_case c(state, path);
-    c.forward();  // the first call sizes the workspace
-    for (auto _ : state) {
-        c.forward();
-        benchmark::DoNotOptimize(c.y.data());
-    }
-    set_counters(state, c.tokens, c.base_flops() + c.adapter_flops());
-}
-
-// Parameter gradients accumulate over the iterations, as over micro-batches: the cost is the same.
-void BM_layer_fwdbwd_cpu(benchmark::State& state, moe::execution_path path) {
-    layer_case c(state, path);
-    c.forward_backward();
-    for (auto _ : state) {
-        c.forward_backward();
-        benchmark::DoNotOptimize(c.dx.data());
-    }
-    set_counters(state, c.tokens, 2 * c.base_flops() + 3 * c.adapter_flops());
-}
 
 // The paper's adapter (N = 6 experts of rank 4) on LLaMA-style projections.
 void shapes(benchmark::internal::Benchmark* b) {
@@ -126,14 +52,11 @@ void sweep_shapes(benchmark::internal::Benchmark* b) {
     b->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 
-BENCHMARK(BM_layer_base_fwd_cpu)->Apply(shapes);
-BENCHMARK(BM_layer_base_cpu)->Apply(shapes);
-BENCHMARK_CAPTURE(BM_layer_fwd_cpu, fused, moe::execution_path::fused)->Apply(shapes);
-BENCHMARK_CAPTURE(BM_layer_fwd_cpu, reference, moe::execution_path::reference)->Apply(shapes);
-BENCHMARK_CAPTURE(BM_layer_fwdbwd_cpu, fused, moe::execution_path::fused)->Apply(shapes);
-BENCHMARK_CAPTURE(BM_layer_fwdbwd_cpu, reference, moe::execution_path::reference)->Apply(shapes);
-
-BENCHMARK(BM_layer_base_cpu)->Name("BM_sweep_base_cpu")->Apply(sweep_shapes);
-BENCHMARK_CAPTURE(BM_layer_fwdbwd_cpu, fused, moe::execution_path::fused)->Name("BM_sweep_fwdbwd_cpu")->Apply(sweep_shapes);
+[[maybe_unused]] const bool registered = register_layer_benchmarks<cpu>("cpu", shapes) && [] {
+    benchmark::RegisterBenchmark("BM_sweep_base_cpu", BM_layer_base<cpu>)->Apply(sweep_shapes);
+    benchmark::RegisterBenchmark("BM_sweep_fwdbwd_cpu", BM_layer_fwdbwd<cpu>, moe::execution_path::fused)
+        ->Apply(sweep_shapes);
+    return true;
+}();
 
 }  // namespace

@@ -3,6 +3,7 @@
 
     /usr/bin/python3 bench/peers/layer_peer.py --shape 512 1024 1024 6 4 [--shape ...]
                                                [--threads 2] [--clock real|cpu] [--repeats 7]
+                                               [--device cpu|cuda]
 
 For each shape (T tokens, d_in, d_out, N experts of rank r), three implementations:
   base      the frozen product alone: y = F.linear(x, W0)
@@ -16,6 +17,10 @@ products on the system BLAS, OpenBLAS when libopenblas0 is installed.
 
 Times are wall-clock (--clock real), or with --threads 1 the CPU time of the one thread that does
 all the work (--clock cpu), which other processes on a busy machine do not inflate.
+
+--device cuda runs the same on the GPU (PyTorch with CUDA, e.g. PyTorch 2 on a GPU machine, not
+Debian's): every tensor is made there, and each timed call waits for the GPU (torch.cuda.synchronize)
+before the clock is read; the setup line names the GPU and times the product there.
 
 Prints one JSON object per line: first the setup (versions, threads, the BLAS library loaded and a
 matrix product's GFLOP/s, to catch a reference BLAS), then one per case with the median time in ms
@@ -52,18 +57,27 @@ def fused_forward(x, w0, a_router, b_cat, experts, rank, scaling):
     return torch.addmm(F.linear(x, w0), low_rank * gates * scaling, b_cat.t())
 
 
+def wait():
+    """Waits for the GPU's queued work (nothing to wait for on the CPU)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def median_ms(step, repeats, clock, min_repeat_s=0.05):
     """Warm-up, then the median over `repeats` of the mean time of a call, in ms."""
     for _ in range(2):
         step()
+    wait()
     start = clock()
     step()
+    wait()
     calls = max(1, math.ceil(min_repeat_s / max(clock() - start, 1e-6)))
     times = []
     for _ in range(repeats):
         start = clock()
         for _ in range(calls):
             step()
+        wait()
         times.append((clock() - start) / calls)
     return 1e3 * statistics.median(times)
 
@@ -83,14 +97,27 @@ def set_threads(threads):
             ctypes.CDLL(path).openblas_set_num_threads(threads)
 
 
-def setup(clock):
+def use_device(device):
+    """Makes `device` where every new tensor goes."""
+    if device == "cpu":
+        return
+    if not torch.cuda.is_available():
+        raise SystemExit(f"layer_peer.py: --device cuda, but this PyTorch ({torch.__version__}) sees no CUDA device")
+    if hasattr(torch, "set_default_device"):  # PyTorch 2
+        torch.set_default_device(device)
+    else:
+        torch.set_default_tensor_type(torch.cuda.FloatTensor)
+
+
+def setup(clock, device):
     a, b = torch.randn(512, 4096), torch.randn(4096, 4096)
     ms = median_ms(lambda: torch.mm(a, b), 5, clock)
     return {
         "setup": "peer",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "blas": ", ".join(blas_libraries()) or "none found",
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "blas": "cuBLAS" if device == "cuda" else ", ".join(blas_libraries()) or "none found",
         "matmul_512x4096x4096_gflops": round(2 * 512 * 4096 * 4096 / ms * 1e-6, 1),
     }
 
@@ -170,14 +197,16 @@ def main(doc=__doc__, cases=cases, dims=("T", "D_IN", "D_OUT", "N", "R")):
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--clock", choices=("real", "cpu"), default="real")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
-    if args.clock == "cpu" and args.threads != 1:
-        parser.error("--clock cpu measures one thread: it needs --threads 1")
+    if args.clock == "cpu" and (args.threads != 1 or args.device != "cpu"):
+        parser.error("--clock cpu measures one CPU thread: it needs --threads 1 and --device cpu")
 
     set_threads(args.threads)
+    use_device(args.device)
     clock = time.perf_counter if args.clock == "real" else time.thread_time
     torch.manual_seed(0)
-    print(json.dumps(setup(clock)), flush=True)
+    print(json.dumps(setup(clock, args.device)), flush=True)
     for shape in args.shape:
         for impl, pass_, step, flops in cases(*shape):
             ms = median_ms(step, args.repeats, clock)
