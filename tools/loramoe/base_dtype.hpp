@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include <loramoe/core/error.hpp>
 #include <loramoe/nn/llama_model.hpp>
@@ -36,6 +37,10 @@ void apply_base_dtype(base_dtype dtype, nn::llama_model<T, Backend, Shape>& mode
         if (model.options().train_base)
             fail<value_error>("--base-dtype bfloat16 needs a frozen base: not with --mode full");
         model.hold_frozen_weights_in_bf16(layouts);
+        if constexpr (!LORAMOE_NATIVE_BF16)
+            fmt::print(stderr,
+                       "note: this loramoe was built without AVX512-BF16 (-march for such a CPU): the "
+                       "bfloat16 products run in float, with bfloat16's rounding and no speed-up\n");
     } else {
         fail<value_error>("--base-dtype bfloat16 runs on the CPU in float: not with --device cuda or --double");
     }
