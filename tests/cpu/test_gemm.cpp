@@ -1,10 +1,13 @@
 // gemm(cpu, alpha, a, op_a, b, op_b, beta, c) against a naive triple loop: the four transpose
-// combinations, beta 0 / 1 / other, strided views, and sizes 1, odd, SIMD-width and larger.
+// combinations, beta 0 / 1 / other, strided views, and sizes 1, odd, SIMD-width and larger; then the
+// narrow products' own kernel (cpu/narrow_gemm.hpp, n <= 64) directly and through gemm, on every width
+// of its panel, tiles cut short, and enough rows for the threads.
 
 #include "test_support.hpp"
 
 #include <limits>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <loramoe/cpu/gemm.hpp>
@@ -57,9 +60,10 @@ std::vector<double> naive_gemm(T alpha, matrix_view<const T> a, transpose op_a, 
     return out;
 }
 
-template <class T>
-void check_gemm(index m, index n, index k, transpose op_a, transpose op_b, T alpha, T beta, index pad,
-                std::uint64_t seed) {
+// `product` computes c = alpha op(a) op(b) + beta c: loramoe::gemm, or a kernel of its own.
+template <class T, class Product>
+void check_product(Product&& product, index m, index n, index k, transpose op_a, transpose op_b, T alpha, T beta,
+                   index pad, std::uint64_t seed) {
     const bool ta = op_a == transpose::yes, tb = op_b == transpose::yes;
     const T sentinel = T(12345);
     padded_matrix<T> a(ta ? k : m, ta ? m : k, pad, sentinel), b(tb ? n : k, tb ? k : n, pad, sentinel),
@@ -72,13 +76,19 @@ void check_gemm(index m, index n, index k, transpose op_a, transpose op_b, T alp
         for (index i = 0; i < m; ++i)
             for (index j = 0; j < n; ++j) c.view()(i, j) = std::numeric_limits<T>::quiet_NaN();
     const auto want = naive_gemm<T>(alpha, a.view(), op_a, b.view(), op_b, beta, c.view());
-    loramoe::gemm(loramoe::cpu{}, alpha, matrix_view<const T>(a.view()), op_a, matrix_view<const T>(b.view()),
-                  op_b, beta, c.view());
+    product(alpha, matrix_view<const T>(a.view()), op_a, matrix_view<const T>(b.view()), op_b, beta, c.view());
     const double eps = std::numeric_limits<T>::epsilon();
     loramoe::test::expect_close(loramoe::test::flatten(c.view()).values, want,
                                 8 * eps * static_cast<double>(k + 1), 8 * eps);
     CHECK_MESSAGE(c.outside_untouched(sentinel), "gemm wrote outside the view of c");
     CHECK(a.outside_untouched(sentinel));
+}
+
+template <class T>
+void check_gemm(index m, index n, index k, transpose op_a, transpose op_b, T alpha, T beta, index pad,
+                std::uint64_t seed) {
+    check_product<T>([](auto... arguments) { loramoe::gemm(loramoe::cpu{}, arguments...); }, m, n, k, op_a, op_b,
+                     alpha, beta, pad, seed);
 }
 
 }  // namespace gemm_test
@@ -116,6 +126,32 @@ TEST_SUITE("cpu") {
                         CAPTURE(static_cast<bool>(op_b));
                         CAPTURE(beta);
                         gemm_test::check_gemm<T>(9, 6, 11, op_a, op_b, T(-1.5), beta, pad, seed++);
+                    }
+    }
+
+    TEST_CASE("narrow_gemm (n <= 64): every panel width, short tiles, the threads' split, strided views") {
+        using loramoe::transpose;
+        if (!loramoe::narrow_gemm_available) {
+            MESSAGE("this build has no AVX-512: gemm keeps Eigen for narrow products, nothing to test here");
+            return;
+        }
+        auto narrow = [](auto... arguments) { loramoe::narrow_gemm(arguments...); };
+        std::uint64_t seed = 500;
+        // n: each of the 4 panel widths, full and partial; m: short tiles of every kernel (rows 12, 8, 6),
+        // and 300 rows, split over the threads; k: 1 and the adapters' sizes.
+        for (loramoe::index n : {1, 15, 16, 17, 24, 30, 33, 48, 49, 64})
+            for (const auto& shape : {std::pair<loramoe::index, loramoe::index>{1, 1}, {7, 40}, {29, 3}, {300, 257}})
+                for (transpose op_a : {transpose::no, transpose::yes})
+                    for (transpose op_b : {transpose::no, transpose::yes}) {
+                        const loramoe::index m = shape.first, k = shape.second;  // (a binding: not in INFO)
+                        const float beta = seed % 3 == 0 ? 0.0f : seed % 3 == 1 ? 1.0f : -0.5f;
+                        INFO("m = ", m, ", n = ", n, ", k = ", k, ", op_a = ", bool(op_a), ", op_b = ", bool(op_b),
+                             ", beta = ", beta);
+                        gemm_test::check_product<float>(narrow, m, n, k, op_a, op_b, 0.75f, beta, seed % 2 * 5,
+                                                        seed);
+                        // gemm sends these here from 64 rows and 2^14 multiply-adds per column on
+                        gemm_test::check_gemm<float>(m, n, k, op_a, op_b, 0.75f, beta, 3, seed + 1000);
+                        ++seed;
                     }
     }
 

@@ -7,12 +7,16 @@
 // the machine has other work; separate blocks only meet at the end of the parallel region. The cost is
 // that each thread packs the shared operand itself, a small fraction of a large product.
 
+// Narrow float outputs (n <= 64: the adapters' low-rank products) go to cpu/narrow_gemm.hpp instead.
+
 #include <algorithm>
+#include <type_traits>
 
 #include <omp.h>
 
 #include <loramoe/core/gemm.hpp>
 #include <loramoe/cpu/eigen.hpp>
+#include <loramoe/cpu/narrow_gemm.hpp>
 
 namespace loramoe {
 
@@ -48,6 +52,12 @@ void gemm(cpu, T alpha, matrix_view<const T> a, transpose op_a, matrix_view<cons
     const index m = ta ? a.cols : a.rows, k = ta ? a.rows : a.cols, n = tb ? b.rows : b.cols;
     LORAMOE_ASSERT(k == (tb ? b.cols : b.rows) && c.rows == m && c.cols == n);
     if (c.empty()) return;
+    if constexpr (std::is_same_v<T, float> && narrow_gemm_available) {
+        if (n <= detail::narrow::max_width && k > 0 && m >= 64 && m * k >= (index{1} << 14)) {
+            narrow_gemm(alpha, a, op_a, b, op_b, beta, c);
+            return;
+        }
+    }
 
     // Blocks of at least 64 rows or columns, and about a million multiply-adds each: below that a
     // thread team costs more than it saves.
