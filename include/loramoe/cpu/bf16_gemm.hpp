@@ -49,6 +49,7 @@
 #include <loramoe/cpu/eigen.hpp>
 #include <loramoe/cpu/gemm.hpp>
 #include <loramoe/cpu/memory.hpp>
+#include <loramoe/cpu/register_tile.hpp>
 
 #if LORAMOE_NATIVE_BF16
 #include <immintrin.h>
@@ -115,19 +116,7 @@ void microkernel(index pairs, const std::uint32_t* a, index lda, const std::uint
             for (int v = 0; v < Vectors; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
         }
     }
-    const index last_cols = cols - 16 * (Vectors - 1);  // 1 to 16
-    const __mmask16 last = static_cast<__mmask16>(last_cols >= 16 ? 0xffffu : (1u << last_cols) - 1);
-    const __m512 scale = _mm512_set1_ps(alpha), keep = _mm512_set1_ps(beta);
-#pragma GCC unroll 8
-    for (int r = 0; r < Rows; ++r)
-#pragma GCC unroll 4
-        for (int v = 0; v < Vectors; ++v) {
-            const __mmask16 mask = v == Vectors - 1 ? last : static_cast<__mmask16>(0xffff);
-            float* out = c + r * ldc + 16 * v;
-            __m512 y = _mm512_mul_ps(acc[r][v], scale);
-            if (beta != 0.0f) y = _mm512_fmadd_ps(keep, _mm512_maskz_loadu_ps(mask, out), y);
-            _mm512_mask_storeu_ps(out, mask, y);
-        }
+    store_tile<Rows, Vectors>(acc, c, ldc, Rows, cols, alpha, beta);
 }
 
 using microkernel_type = void (*)(index, const std::uint32_t*, index, const std::uint32_t*, float*, index,

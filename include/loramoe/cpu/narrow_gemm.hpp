@@ -22,6 +22,7 @@
 #include <loramoe/core/gemm.hpp>
 #include <loramoe/core/view.hpp>
 #include <loramoe/cpu/memory.hpp>
+#include <loramoe/cpu/register_tile.hpp>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -69,21 +70,7 @@ void tile(index depth, const float* a, index row_step, index depth_step, const f
             for (int v = 0; v < Vectors; ++v) sums[r][v] = _mm512_fmadd_ps(av, bv[v], sums[r][v]);
         }
     }
-    const index last_cols = cols - 16 * (Vectors - 1);  // 1 to 16
-    const __mmask16 last = static_cast<__mmask16>(last_cols >= 16 ? 0xffffu : (1u << last_cols) - 1);
-    const __m512 scale = _mm512_set1_ps(alpha), keep = _mm512_set1_ps(beta);
-#pragma GCC unroll 12
-    for (int r = 0; r < Rows; ++r) {
-        if (r >= rows) break;
-#pragma GCC unroll 4
-        for (int v = 0; v < Vectors; ++v) {
-            const __mmask16 mask = v == Vectors - 1 ? last : static_cast<__mmask16>(0xffff);
-            float* out = c + r * ldc + 16 * v;
-            __m512 y = _mm512_mul_ps(sums[r][v], scale);
-            if (beta != 0.0f) y = _mm512_fmadd_ps(keep, _mm512_maskz_loadu_ps(mask, out), y);
-            _mm512_mask_storeu_ps(out, mask, y);
-        }
-    }
+    store_tile<Rows, Vectors>(sums, c, ldc, rows, cols, alpha, beta);
 }
 
 // One thread's rows of c, op(a)'s rows [first, first + count), tile by tile, op(a) read in place; a
