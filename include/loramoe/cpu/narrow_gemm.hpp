@@ -3,8 +3,8 @@
 // low-rank products (n = N r, or N r + N with the router: 24 and 30 for the paper's adapter):
 //   P = x [A_cat; W_r]^T,   dh = dy B_cat,   dB_cat += dy^T (s g o h).
 // Eigen's kernels are tiled for wide outputs and run these at a quarter to a half of the machine (91 to
-// 211 GFLOP/s on 2 threads at T = 512, d = 1024 and 2816). Here each tile of c, Rows x n, stays in
-// registers over the whole sum:
+// 211 GFLOP/s on 2 threads at T = 512, d = 1024 and 2816); this kernel runs them 1.4 to 2.4x faster
+// (docs/performance.md). Each tile of c, Rows x n, stays in registers over the whole sum:
 //   - op(b) is copied once per call into a panel (K, 16 V), V = ceil(n / 16) registers wide, zero-padded
 //     past n, shared by the threads;
 //   - op(a) is read in place (a copy would cost as much as the product: each element of a is used in
@@ -19,6 +19,7 @@
 
 #include <omp.h>
 
+#include <loramoe/core/error.hpp>
 #include <loramoe/core/gemm.hpp>
 #include <loramoe/core/view.hpp>
 #include <loramoe/cpu/memory.hpp>
@@ -103,7 +104,7 @@ void block(float alpha, matrix_view<const float> a, bool ta, const float* panel,
 }  // namespace detail::narrow
 
 // c (M, n) = alpha op(a) op(b) + beta c with n = c.cols <= 64, in float (see the top); beta = 0
-// overwrites c, NaN included. Needs AVX-512 (narrow_gemm_available).
+// overwrites c, NaN included. Needs AVX-512: without it (narrow_gemm_available false) it throws.
 inline void narrow_gemm(float alpha, matrix_view<const float> a, transpose op_a, matrix_view<const float> b,
                         transpose op_b, float beta, matrix_view<float> c) {
     const bool ta = op_a == transpose::yes, tb = op_b == transpose::yes;
@@ -148,7 +149,7 @@ inline void narrow_gemm(float alpha, matrix_view<const float> a, transpose op_a,
     }
 #else
     (void)alpha, (void)a, (void)b, (void)beta, (void)c, (void)ta, (void)tb, (void)m, (void)k;
-    LORAMOE_ASSERT(narrow_gemm_available);
+    fail<error>("narrow_gemm: this build has no AVX-512 (narrow_gemm_available is false); gemm serves it");
 #endif
 }
 
