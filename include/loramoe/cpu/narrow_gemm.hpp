@@ -1,7 +1,8 @@
 #pragma once
 // c (M, n) = alpha op(a) (M, K) op(b) (K, n) + beta c in float for a narrow c, n <= 64: the adapters'
 // low-rank products (n = N r, or N r + N with the router: 24 and 30 for the paper's adapter):
-//   P = x [A_cat; W_r]^T,   dh = dy B_cat,   dB_cat += dy^T (s g o h).
+//   P = x [A_cat; W_r]^T,   dh = dy B_cat,   dB_cat += dy^T (s g o h),
+// and attention's per-head products with the head's dimension as n (p v, p^T do, ds k, ds^T q; Dh = 64).
 // Eigen's kernels are tiled for wide outputs and run these at a quarter to a half of the machine (91 to
 // 211 GFLOP/s on 2 threads at T = 512, d = 1024 and 2816); this kernel runs them 1.4 to 2.4x faster
 // (docs/performance.md). Each tile of c, Rows x n, stays in registers over the whole sum:
