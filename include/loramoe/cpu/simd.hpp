@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include <xsimd/xsimd.hpp>
 
@@ -31,6 +32,38 @@ T max(const T* x, index n) {
     }
     for (; i < n; ++i) best = std::max(best, x[i]);
     return best;
+}
+
+// An element-wise loop written once for both widths: f(i, V{}) with V = batch<T> for the whole batches
+// from i = 0, then with V = T for the tail; inside, load<V>(p) and store(p, v) move one V.
+template <class T, class F>
+void for_each_lane(index n, F&& f) {
+    index i = 0;
+    for (; i + width<T> <= n; i += width<T>) f(i, batch<T>{});
+    for (; i < n; ++i) f(i, T{});
+}
+
+template <class V, class T>
+V load(const T* p) {
+    if constexpr (std::is_same_v<V, T>)
+        return *p;
+    else
+        return V::load_unaligned(p);
+}
+
+template <class T, class V>
+void store(T* p, V v) {
+    if constexpr (std::is_same_v<V, T>)
+        *p = v;
+    else
+        v.store_unaligned(p);
+}
+
+// 1 / (1 + exp(-x)) for a T or a batch of them (xsimd's exp for batches).
+template <class V>
+V sigmoid(V x) {
+    using std::exp;
+    return V(1) / (V(1) + exp(-x));
 }
 
 // y[i] = exp(x[i] - shift); returns the sum of the y[i]. y may alias x.
