@@ -27,27 +27,7 @@ using loramoe::index;
 using loramoe::matrix_view;
 using loramoe::transpose;
 
-// A matrix inside a larger buffer whose other elements hold a sentinel, to catch writes outside the view.
-struct padded_matrix {
-    std::vector<float> storage;
-    index rows, cols, stride, offset;
-
-    padded_matrix(index rows_, index cols_, index pad, float sentinel)
-        : storage(static_cast<std::size_t>((rows_ + 2) * (cols_ + pad + 1)), sentinel),
-          rows(rows_),
-          cols(cols_),
-          stride(cols_ + pad + 1),
-          offset(stride + 1) {}
-    matrix_view<float> view() { return {storage.data() + offset, rows, cols, stride}; }
-    bool outside_untouched(float sentinel) const {
-        for (index k = 0; k < static_cast<index>(storage.size()); ++k) {
-            const index i = (k - offset) / stride, j = (k - offset) % stride;
-            const bool inside = k >= offset && i < rows && j < cols;
-            if (!inside && storage[static_cast<std::size_t>(k)] != sentinel) return false;
-        }
-        return true;
-    }
-};
+using padded_matrix = loramoe::test::padded_matrix<float>;
 
 inline double rounded(float x) {
     return loramoe::bfloat16_value(loramoe::bfloat16_bits(x));

@@ -18,29 +18,7 @@ using loramoe::index;
 using loramoe::matrix_view;
 using loramoe::transpose;
 
-// A matrix inside a larger buffer: `pad` unused columns on the right of every row and around the
-// block, all holding a sentinel, so that a kernel that writes outside the view is caught.
-template <class T>
-struct padded_matrix {
-    std::vector<T> storage;
-    index rows, cols, stride, offset;
-
-    padded_matrix(index rows_, index cols_, index pad, T sentinel)
-        : storage(static_cast<std::size_t>((rows_ + 2) * (cols_ + pad + 1)), sentinel),
-          rows(rows_),
-          cols(cols_),
-          stride(cols_ + pad + 1),
-          offset(stride + 1) {}
-    matrix_view<T> view() { return {storage.data() + offset, rows, cols, stride}; }
-    bool outside_untouched(T sentinel) const {
-        for (index k = 0; k < static_cast<index>(storage.size()); ++k) {
-            const index i = (k - offset) / stride, j = (k - offset) % stride;
-            const bool inside = k >= offset && i < rows && j < cols;
-            if (!inside && !(storage[static_cast<std::size_t>(k)] == sentinel)) return false;
-        }
-        return true;
-    }
-};
+using loramoe::test::padded_matrix;
 
 // c = alpha * op(a) op(b) + beta * c, in long double.
 template <class T>

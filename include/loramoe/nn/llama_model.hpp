@@ -128,23 +128,12 @@ public:
         packed.emplace_back(lm_head().weight, layouts);
         frozen_bf16_ = std::move(packed);
         frozen_bf16_layouts_ = layouts;
-        std::size_t i = 0;
-        for (auto& block : blocks_)
-            for (block_linear which : block_linears) {
-                linear_weights<T> w = block.linear(which).weights();
-                w.frozen_bf16 = &frozen_bf16_[i++];
-                block.linear(which).set_weights(w);
-            }
+        point_at_frozen_bf16();
     }
     // Back to float products (frees the bfloat16 copies).
     void release_frozen_bf16() {
-        for (auto& block : blocks_)
-            for (block_linear which : block_linears) {
-                linear_weights<T> w = block.linear(which).weights();
-                w.frozen_bf16 = nullptr;
-                block.linear(which).set_weights(w);
-            }
         frozen_bf16_.clear();
+        point_at_frozen_bf16();
     }
     // The layouts of the bfloat16 copies, or nothing when the products are in the base's own type.
     std::optional<bf16_layouts> frozen_bf16_layouts() const {
@@ -281,6 +270,18 @@ private:
         std::vector<typename block_type::saved> blocks;
         typename rms_norm<T, Backend>::saved final_norm;
     };
+
+    // Every block linear at its bfloat16 copy (the blocks' linears in order, as frozen_bf16_ holds them),
+    // or at none when there are none. (The LM head finds its copy in lm_head().)
+    void point_at_frozen_bf16() {
+        std::size_t i = 0;
+        for (auto& block : blocks_)
+            for (block_linear which : block_linears) {
+                linear_weights<T> w = block.linear(which).weights();
+                w.frozen_bf16 = frozen_bf16_.empty() ? nullptr : &frozen_bf16_[i++];
+                block.linear(which).set_weights(w);
+            }
+    }
 
     linear_weights<T> weights_of(const std::string& name, index rows, index cols) {
         const index offset = layout_.at(name).offset;
