@@ -70,18 +70,8 @@ __global__ void cross_entropy_backward_rows(const T* logits, index logits_stride
         for (index j = lane(); j < cols; j += warp_size) d[j] = 0;
         return;
     }
-    T top = -INFINITY;
-    for (index j = lane(); j < cols; j += warp_size) top = max(top, z[j]);
-    top = warp_max(top);  // every lane has read all its elements before any is written
-    T sum = 0;
-    for (index j = lane(); j < cols; j += warp_size) {
-        const T e = exp(z[j] - top);
-        d[j] = e;
-        sum += e;
-    }
-    const T inverse = T(1) / warp_sum(sum);
-    for (index j = lane(); j < cols; j += warp_size)
-        d[j] = (d[j] * inverse - (j == target ? T(1) : T(0))) * scale;
+    warp_softmax(z, d, cols);  // each lane reads back only the elements it wrote
+    for (index j = lane(); j < cols; j += warp_size) d[j] = (d[j] - (j == target ? T(1) : T(0))) * scale;
 }
 
 // Device memory for the duration of one call, ordered on the stream.
