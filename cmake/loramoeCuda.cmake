@@ -1,4 +1,4 @@
-# The CUDA backend (include/loramoe/cuda/): its kernels, compiled by nvcc into the static library
+# The CUDA backend (declared in include/loramoe/cuda/, kernels in src/cuda/): its kernels, compiled by nvcc into the static library
 # loramoe::cuda, beside the header-only library. LORAMOE_CUDA = AUTO (on when nvcc is found), ON or OFF.
 # Architectures: those of the GPUs of the building machine, plus sm_90 (H100/H200), unless the user
 # sets CMAKE_CUDA_ARCHITECTURES.
@@ -45,7 +45,7 @@ if(LORAMOE_CUDA_ENABLED)
     endif()
     message(STATUS "loramoe: CUDA backend on, architectures ${CMAKE_CUDA_ARCHITECTURES}")
 
-    file(GLOB LORAMOE_CUDA_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/loramoe/cuda/*.cu)
+    file(GLOB LORAMOE_CUDA_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/cuda/*.cu)
     add_library(loramoe_cuda STATIC ${LORAMOE_CUDA_SOURCES})
     add_library(loramoe::cuda ALIAS loramoe_cuda)
     set_target_properties(loramoe_cuda PROPERTIES EXPORT_NAME cuda CUDA_STANDARD 20 CUDA_STANDARD_REQUIRED ON

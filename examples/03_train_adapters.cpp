@@ -46,7 +46,7 @@ struct outcome {
 outcome train_adapters(const fs::path& model_dir, const fs::path& data, const fs::path& out_dir,
                        const lm::train::training_options& options) {
     // 1. The model's architecture and tokenizer.
-    const lm::nn::llama_config config = lm::io::read_llama_config(model_dir);
+    const lm::llama::llama_config config = lm::io::read_llama_config(model_dir);
     const auto tokenizer = lm::io::load_tokenizer(model_dir, config);
 
     // 2. The data, tokenized: BOS + prompt (masked out of the loss), then output + EOS.
@@ -64,7 +64,7 @@ outcome train_adapters(const fs::path& model_dir, const fs::path& data, const fs
     adapter.experts = 6, adapter.rank = 4, adapter.alpha = 32;
     adapter.blc_alpha = 0.1, adapter.blc_weight = 0.1;  // the LBC's delta and its weight beta
     adapter.target_modules = {"gate_proj", "up_proj", "down_proj"};
-    lm::nn::llama_model<float> model(config, adapter, {.seed = options.seed});  // float: 28 GB for a 7B LLaMA
+    lm::llama::llama_model<float> model(config, adapter, {.seed = options.seed});  // float: 28 GB for a 7B LLaMA
     lm::io::load_base_weights(model_dir, model);
     model.reset_adapters(options.seed);  // A and router Kaiming-uniform, B = 0: the base model, unchanged
     fmt::print("model: {} base parameters (frozen), {} adapter parameters (trained)\n",
@@ -128,12 +128,12 @@ void make_stand_in(const fs::path& dir) {
     fs::create_directories(model_dir);
     lm::io::train_sentencepiece(sentences, model_dir / "tokenizer.model", {.vocab_size = 400});
 
-    lm::nn::llama_config config;
+    lm::llama::llama_config config;
     config.vocab_size = lm::io::sentencepiece_tokenizer(model_dir / "tokenizer.model").vocab_size();
     config.hidden_size = 64, config.intermediate_size = 128, config.num_hidden_layers = 2;
     config.num_attention_heads = config.num_key_value_heads = 4, config.head_dim = 16;
     config.bos_token_id = 1, config.eos_token_ids = {2};
-    lm::nn::llama_model<float> model(config);
+    lm::llama::llama_model<float> model(config);
     for (const lm::named_tensor& t : model.layout().tensors()) {  // norms 1, matrices N(0, 1 / fan-in)
         const bool norm = t.shape.size() == 1;
         const double scale = 1 / std::sqrt(double(t.shape.back()));

@@ -128,11 +128,11 @@ constexpr const char* stand_in_data =
 
 // The stand-in: a random LLaMA with the byte tokenizer, a random adapter, and the data above.
 void make_stand_in(const fs::path& dir) {
-    lm::nn::llama_config config;
+    lm::llama::llama_config config;
     config.vocab_size = 259;  // the byte tokenizer's: 256 bytes, BOS, EOS, PAD
     config.hidden_size = 64, config.intermediate_size = 128, config.num_hidden_layers = 2;
     config.num_attention_heads = config.num_key_value_heads = 4, config.head_dim = 16;
-    lm::nn::llama_model<float> model(config, lm::moe::adapter_config{});  // the paper's adapter
+    lm::llama::llama_model<float> model(config, lm::moe::adapter_config{});  // the paper's adapter
     lm::random_generator rng(11);
     for (const lm::named_tensor& t : model.layout().tensors()) {  // norms 1, matrices N(0, 1 / fan-in)
         const bool norm = t.shape.size() == 1;

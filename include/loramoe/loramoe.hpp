@@ -23,7 +23,7 @@
 #include <loramoe/cpu/embedding.hpp>
 #include <loramoe/cpu/gating.hpp>
 #include <loramoe/cpu/gemm.hpp>
-#include <loramoe/cpu/memory.hpp>
+#include <loramoe/core/host_memory.hpp>
 #include <loramoe/cpu/optimizer.hpp>
 #include <loramoe/cpu/rmsnorm.hpp>
 #include <loramoe/cpu/rope.hpp>
@@ -34,14 +34,14 @@
 #include <loramoe/nn/attention.hpp>
 #include <loramoe/nn/kv_cache.hpp>
 #include <loramoe/nn/linear.hpp>
-#include <loramoe/nn/llama_block.hpp>
-#include <loramoe/nn/llama_config.hpp>
-#include <loramoe/nn/llama_model.hpp>
-#include <loramoe/nn/llama_weights.hpp>
-#include <loramoe/nn/projection.hpp>
+#include <loramoe/llama/block.hpp>
+#include <loramoe/llama/config.hpp>
+#include <loramoe/llama/model.hpp>
+#include <loramoe/llama/weights.hpp>
+#include <loramoe/llama/projection.hpp>
 #include <loramoe/nn/rmsnorm.hpp>
 #include <loramoe/nn/rotary.hpp>
-#include <loramoe/nn/token_batch.hpp>
+#include <loramoe/llama/token_batch.hpp>
 
 #include <loramoe/moe/adapter_config.hpp>
 #include <loramoe/moe/balance/balance.hpp>

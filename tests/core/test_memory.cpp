@@ -9,7 +9,7 @@
 #include <new>
 #include <vector>
 
-#include <loramoe/cpu/memory.hpp>
+#include <loramoe/core/host_memory.hpp>
 
 namespace memory_test {
 

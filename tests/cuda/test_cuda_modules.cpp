@@ -3,7 +3,7 @@
 //  - moe::loramoe_linear: fused and reference paths, forward and backward, the LBC over a padding mask
 //    and task types, the other balancing losses, top-k, no base, plain LoRA, dropout in training (the
 //    counter-based masks must be the host's), run-time and compile-time sizes;
-//  - nn::llama_model with adapters (beside linears or FFN blocks, plain LoRA, full fine-tuning): the
+//  - llama::llama_model with adapters (beside linears or FFN blocks, plain LoRA, full fine-tuning): the
 //    losses, the logits and every trainable gradient, over two calls (the saved state reused, the
 //    dropout masks advanced, the gradients accumulated);
 //  - greedy generation with the KV cache: the host's tokens;
@@ -31,8 +31,8 @@
 template class loramoe::moe::loramoe_linear<float, loramoe::cuda>;
 template class loramoe::moe::loramoe_linear<double, loramoe::cuda, loramoe::dynamic, loramoe::dynamic,
                                             loramoe::moe::balance::dynamic>;
-template class loramoe::nn::llama_model<float, loramoe::cuda>;
-template class loramoe::nn::llama_model<double, loramoe::cuda>;
+template class loramoe::llama::llama_model<float, loramoe::cuda>;
+template class loramoe::llama::llama_model<double, loramoe::cuda>;
 template class loramoe::train::trainer<float, loramoe::cuda>;
 template class loramoe::train::trainer<double, loramoe::cuda>;
 
@@ -147,8 +147,8 @@ void check_layer(const layer_variant& v, moe::execution_path path, const Balance
 // --- the model --------------------------------------------------------------------------------------
 
 // V 29, D 16, F 24, 2 layers, 4 heads over 2 kv heads of Dh 4.
-nn::llama_config small_config(bool tied, bool bias) {
-    nn::llama_config c;
+llama::llama_config small_config(bool tied, bool bias) {
+    llama::llama_config c;
     c.vocab_size = 29;
     c.hidden_size = 16;
     c.intermediate_size = 24;
@@ -165,9 +165,9 @@ nn::llama_config small_config(bool tied, bool bias) {
 
 struct model_variant {
     const char* name;
-    nn::llama_config config;
+    llama::llama_config config;
     moe::adapter_config adapter;
-    nn::model_options options;
+    llama::model_options options;
     bool training = false;
 };
 
@@ -209,8 +209,8 @@ std::vector<model_variant> model_variants() {
 }
 
 // Two samples of 7 tokens, the first right-padded, the second left-padded; the prompts not counted.
-nn::token_batch small_batch() {
-    nn::token_batch b;
+llama::token_batch small_batch() {
+    llama::token_batch b;
     b.samples = 2;
     b.tokens = 7;
     b.input_ids = {1, 5, 17, 3, 28, 0, 0, 0, 0, 1, 9, 22, 4, 11};
@@ -224,8 +224,8 @@ nn::token_batch small_batch() {
 // 1 / sqrt(fan_in)) and adapters (B included, so that every adapter tensor gets a gradient): the
 // same values on every backend, copied into the buffers the blocks point into.
 template <class T, class Backend>
-std::unique_ptr<nn::llama_model<T, Backend>> seeded_model(const model_variant& v, std::uint64_t seed) {
-    auto model = std::make_unique<nn::llama_model<T, Backend>>(v.config, v.adapter, v.options);
+std::unique_ptr<llama::llama_model<T, Backend>> seeded_model(const model_variant& v, std::uint64_t seed) {
+    auto model = std::make_unique<llama::llama_model<T, Backend>>(v.config, v.adapter, v.options);
     host<T> base({model->base().size()});
     loramoe::random_generator rng(seed);
     for (const auto& t : model->layout().tensors()) {
@@ -243,7 +243,7 @@ std::unique_ptr<nn::llama_model<T, Backend>> seeded_model(const model_variant& v
 // Every trainable tensor's gradient on the host, by name: the adapters' (their official names, B_i a
 // strided block on the device), then the base weights' in full fine-tuning.
 template <class T, class Backend>
-std::vector<std::pair<std::string, host<T>>> gradients(nn::llama_model<T, Backend>& model) {
+std::vector<std::pair<std::string, host<T>>> gradients(llama::llama_model<T, Backend>& model) {
     std::vector<std::pair<std::string, host<T>>> out;
     loramoe::io::for_each_adapter_tensor(
         model, [&](const std::string& name, loramoe::matrix_view<T>, loramoe::matrix_view<T> grad) {
@@ -262,7 +262,7 @@ std::vector<std::pair<std::string, host<T>>> gradients(nn::llama_model<T, Backen
     return out;
 }
 
-std::vector<double> values_of(const nn::model_losses& l) {
+std::vector<double> values_of(const llama::model_losses& l) {
     return {l.loss, l.ce, l.lbc};
 }
 
@@ -270,9 +270,9 @@ template <class T>
 void check_model(const model_variant& v) {
     auto host_model = seeded_model<T, cpu>(v, 11);
     auto device_model = seeded_model<T, device_backend>(v, 11);
-    const nn::token_batch batch = small_batch();
-    typename nn::llama_model<T, cpu>::saved host_saved;
-    typename nn::llama_model<T, device_backend>::saved device_saved;
+    const llama::token_batch batch = small_batch();
+    typename llama::llama_model<T, cpu>::saved host_saved;
+    typename llama::llama_model<T, device_backend>::saved device_saved;
     const double tol = loramoe::test::backend_tolerance<T>();
     for (int call = 0; call < 2; ++call) {
         CAPTURE(call);
@@ -300,18 +300,18 @@ void check_model(const model_variant& v) {
 // The smallest gap between the best and the second-best logit over the host's greedy choices: the
 // device must choose the same tokens when it is far above the backends' differences.
 template <class T>
-double greedy_margin(nn::llama_model<T, cpu>& model, const std::vector<std::int64_t>& prompt,
+double greedy_margin(llama::llama_model<T, cpu>& model, const std::vector<std::int64_t>& prompt,
                      const std::vector<std::int64_t>& generated) {
     std::vector<std::int64_t> ids = prompt;
     ids.insert(ids.end(), generated.begin(), generated.end() - 1);
-    nn::token_batch batch;
+    llama::token_batch batch;
     batch.samples = 1;
     batch.tokens = static_cast<index>(ids.size());
     batch.input_ids = ids;
     batch.attention_mask.assign(ids.size(), 1);
     batch.labels.assign(ids.size(), loramoe::ignore_index);
     batch.task_types = {0};
-    typename nn::llama_model<T, cpu>::saved saved;
+    typename llama::llama_model<T, cpu>::saved saved;
     model.forward(batch, saved);
     double margin = std::numeric_limits<double>::infinity();
     for (index row = static_cast<index>(prompt.size()) - 1; row < batch.tokens; ++row) {

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <loramoe/demo/experiment.hpp>
+#include "demo/experiment.hpp"
 #include <loramoe/io/json_file.hpp>
 
 TEST_SUITE("demo") {

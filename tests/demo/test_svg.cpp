@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include <loramoe/demo/svg.hpp>
+#include "demo/svg.hpp"
 
 namespace test_svg {
 

@@ -51,14 +51,14 @@ TEST_SUITE("golden") {
         const auto model = loramoe::io::load_pretrained<float>(dir / "model");
         const loramoe::io::safetensors_reader expected(dir / "expected.safetensors");
         const auto ids = expected.read<std::int64_t>("input_ids"), mask = expected.read<std::int64_t>("attention_mask");
-        loramoe::nn::token_batch batch;
+        loramoe::llama::token_batch batch;
         batch.samples = ids.dim(0);
         batch.tokens = ids.dim(1);
         batch.input_ids.assign(ids.span().begin(), ids.span().end());
         batch.attention_mask.assign(mask.span().begin(), mask.span().end());
         batch.labels.assign(batch.input_ids.size(), -100);
         batch.task_types.assign(static_cast<std::size_t>(batch.samples), 0);
-        typename loramoe::nn::llama_model<float>::saved saved;
+        typename loramoe::llama::llama_model<float>::saved saved;
         model->forward(batch, saved);
         const auto want = expected.read<double>("logits");
         loramoe::test::expect_close(saved.logits, want, 1e-5 * loramoe::test::max_abs(want), 0);

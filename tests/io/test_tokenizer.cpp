@@ -27,8 +27,8 @@ const std::vector<std::string> round_trip_texts = {
 };
 
 // A config with only what load_tokenizer reads set.
-loramoe::nn::llama_config config_with_vocab(loramoe::index vocab_size) {
-    loramoe::nn::llama_config c;
+loramoe::llama::llama_config config_with_vocab(loramoe::index vocab_size) {
+    loramoe::llama::llama_config c;
     c.vocab_size = vocab_size;
     return c;
 }
@@ -166,7 +166,7 @@ TEST_CASE("sentencepiece: a model trained here loads from its folder with config
     config.bos_token_id = 1;
     config.eos_token_ids = {2};
     loramoe::test::write_file(dir / "config.json", config.to_json().dump());
-    const auto read_back = loramoe::nn::llama_config::from_json(
+    const auto read_back = loramoe::llama::llama_config::from_json(
         nlohmann::json::parse(loramoe::test::read_file(dir / "config.json")), "config.json");
 
     const auto tok = loramoe::io::load_tokenizer(dir.path(), read_back);

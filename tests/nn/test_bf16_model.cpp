@@ -15,10 +15,10 @@ namespace bf16_model_test {
 
 using namespace loramoe;
 using loramoe::index;
-using model_type = nn::llama_model<float>;
+using model_type = llama::llama_model<float>;
 
-nn::llama_config config() {
-    nn::llama_config c;
+llama::llama_config config() {
+    llama::llama_config c;
     c.vocab_size = 53;
     c.hidden_size = 64;
     c.intermediate_size = 96;
@@ -39,8 +39,8 @@ moe::adapter_config adapters() {
 }
 
 // Two samples of 12 tokens, the second right-padded; every other label counted.
-nn::token_batch batch() {
-    nn::token_batch b;
+llama::token_batch batch() {
+    llama::token_batch b;
     b.samples = 2;
     b.tokens = 12;
     for (index i = 0; i < b.samples * b.tokens; ++i) {
@@ -71,7 +71,7 @@ struct result {
 
 result loss_and_gradients(model_type& model) {
     model_type::saved saved;
-    const nn::token_batch b = batch();
+    const llama::token_batch b = batch();
     model.adapters().zero_grad();
     const double loss = model.forward(b, saved, false).loss;
     model.backward(saved);
@@ -142,7 +142,7 @@ TEST_CASE("bfloat16 frozen weights are made again from the weights load_base_wei
 }
 
 TEST_CASE("bfloat16 frozen weights: a trained base and a forward-only copy's input gradient are refused") {
-    model_type full(config(), std::nullopt, nn::model_options{.train_base = true});
+    model_type full(config(), std::nullopt, llama::model_options{.train_base = true});
     CHECK_THROWS_NAMING(value_error, full.hold_frozen_weights_in_bf16(), "train_base", "float");
 
     model_type model(config(), adapters());

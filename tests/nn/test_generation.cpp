@@ -12,7 +12,7 @@ namespace {
 using namespace loramoe;
 
 template <class T>
-void randomise_model(nn::llama_model<T>& model, std::uint64_t seed) {
+void randomise_model(llama::llama_model<T>& model, std::uint64_t seed) {
     random_generator rng(seed);
     for (const auto& t : model.layout().tensors()) {
         const bool norm = t.name.find("norm") != std::string::npos;
@@ -24,15 +24,15 @@ void randomise_model(nn::llama_model<T>& model, std::uint64_t seed) {
 
 // The argmax of the full forward's logits at the last token of `ids`.
 template <class T>
-std::int64_t full_forward_argmax(nn::llama_model<T>& model, const std::vector<std::int64_t>& ids) {
-    nn::token_batch batch;
+std::int64_t full_forward_argmax(llama::llama_model<T>& model, const std::vector<std::int64_t>& ids) {
+    llama::token_batch batch;
     batch.samples = 1;
     batch.tokens = static_cast<loramoe::index>(ids.size());
     batch.input_ids = ids;
     batch.attention_mask.assign(ids.size(), 1);
     batch.labels.assign(ids.size(), -100);
     batch.task_types = {0};
-    typename nn::llama_model<T>::saved saved;
+    typename llama::llama_model<T>::saved saved;
     model.forward(batch, saved);
     const T* last = saved.logits.data() + (batch.tokens - 1) * model.config().vocab_size;
     return std::max_element(last, last + model.config().vocab_size) - last;
@@ -43,7 +43,7 @@ std::int64_t full_forward_argmax(nn::llama_model<T>& model, const std::vector<st
 TEST_SUITE("nn") {
 
 TEST_CASE_TEMPLATE("generate with a KV cache matches the full forward, token by token", T, float, double) {
-    nn::llama_config c;
+    llama::llama_config c;
     c.vocab_size = 23;
     c.hidden_size = 12;
     c.intermediate_size = 20;
@@ -57,7 +57,7 @@ TEST_CASE_TEMPLATE("generate with a KV cache matches the full forward, token by 
     adapter.target_modules = {"q_proj", "k_proj", "v_proj", "o_proj", "down_proj"};
     for (auto placement : {moe::adapter_placement::linears, moe::adapter_placement::ffn}) {
         adapter.placement = placement;
-        nn::llama_model<T> model(c, adapter);
+        llama::llama_model<T> model(c, adapter);
         randomise_model(model, 5);
         const std::vector<std::int64_t> prompt = {3, 14, 7, 7, 22};
         const auto generated = model.generate(prompt, 9, {});
@@ -75,7 +75,7 @@ TEST_CASE_TEMPLATE("generate with a KV cache matches the full forward, token by 
 }
 
 TEST_CASE("generate rejects an empty prompt and tokens outside the vocabulary") {
-    nn::llama_config c;
+    llama::llama_config c;
     c.vocab_size = 5;
     c.hidden_size = 4;
     c.intermediate_size = 4;
@@ -83,7 +83,7 @@ TEST_CASE("generate rejects an empty prompt and tokens outside the vocabulary") 
     c.num_attention_heads = 1;
     c.num_key_value_heads = 1;
     c.head_dim = 4;
-    nn::llama_model<float> model(c);
+    llama::llama_model<float> model(c);
     CHECK_THROWS_WITH_AS(model.generate({}, 3, {}), "generate: the prompt is empty", value_error);
     const std::vector<std::int64_t> bad = {1, 5};
     CHECK_THROWS_WITH_AS(model.generate(bad, 3, {}), "generate: prompt token 5 is outside the vocabulary [0, 5)", value_error);

@@ -9,10 +9,10 @@
 namespace {
 
 using namespace loramoe;
-using model_type = nn::llama_model<double>;
+using model_type = llama::llama_model<double>;
 
-nn::llama_config tiny_config(bool tied, bool bias) {
-    nn::llama_config c;
+llama::llama_config tiny_config(bool tied, bool bias) {
+    llama::llama_config c;
     c.vocab_size = 11;
     c.hidden_size = 8;
     c.intermediate_size = 12;
@@ -29,8 +29,8 @@ nn::llama_config tiny_config(bool tied, bool bias) {
 }
 
 // Two samples of 5 tokens: the first left-padded, the second right-padded; prompts not counted.
-nn::token_batch tiny_batch() {
-    nn::token_batch b;
+llama::token_batch tiny_batch() {
+    llama::token_batch b;
     b.samples = 2;
     b.tokens = 5;
     b.input_ids = {0, 3, 7, 1, 9, 4, 10, 2, 0, 0};
@@ -53,7 +53,7 @@ void randomise_base(model_type& model, std::uint64_t seed) {
     }
 }
 
-check::gradcheck_report check_model(model_type& model, const nn::token_batch& batch,
+check::gradcheck_report check_model(model_type& model, const llama::token_batch& batch,
                                     std::vector<check::gradcheck_tensor> tensors) {
     typename model_type::saved saved;
     auto loss = [&] { return model.forward(batch, saved).loss; };

@@ -163,7 +163,7 @@ TEST_CASE("gradcheck: the embedding's scatter-add, with repeated ids") {
 }
 
 TEST_CASE("gradcheck: one LLaMA block with adapters on q and down, its input and adapters") {
-    lm::nn::llama_config c;
+    lm::llama::llama_config c;
     c.vocab_size = 7;
     c.hidden_size = 6;
     c.intermediate_size = 10;
@@ -177,7 +177,7 @@ TEST_CASE("gradcheck: one LLaMA block with adapters on q and down, its input and
     adapter.rank = 2;
     adapter.target_modules = {"q_proj", "down_proj"};
     adapter.blc_weight = 0.3;
-    lm::nn::llama_model<double> model(c, adapter, {.train_base = true});
+    lm::llama::llama_model<double> model(c, adapter, {.train_base = true});
     for (double& w : model.base().values().span()) w = 0;
     lm::random_generator rng(16);
     for (const auto& t : model.layout().tensors())
@@ -188,7 +188,7 @@ TEST_CASE("gradcheck: one LLaMA block with adapters on q and down, its input and
     const auto layout = model.layout();
     lm::nn::rotary_embedding<double> rope(c.head_dim, c.rope_theta);
     rope.reserve(4);
-    lm::nn::llama_block<double> block(c, 0, layout, model.base().all(), adapter, &rope, 0);
+    lm::llama::llama_block<double> block(c, 0, layout, model.base().all(), adapter, &rope, 0);
     lm::parameter_buffer<double> adapters(model.adapters().size());
     lm::index offset = 0;
     block.for_each_adapter([&](const std::string&, auto& a) {
@@ -204,10 +204,10 @@ TEST_CASE("gradcheck: one LLaMA block with adapters on q and down, its input and
     lm::tensor<std::int64_t> positions({m});
     for (lm::index i = 0; i < m; ++i) positions[i] = i % tokens;
     const std::vector<std::int64_t> task_types = {1, 0};
-    const lm::nn::sequence_context<double> context{samples, tokens, mask.data(), positions.data(),
+    const lm::llama::sequence_context<double> context{samples, tokens, mask.data(), positions.data(),
                                                    {samples, tokens, mask.data(), task_types}};
-    typename lm::nn::llama_block<double>::saved s;
-    typename lm::nn::llama_block<double>::workspace w;
+    typename lm::llama::llama_block<double>::saved s;
+    typename lm::llama::llama_block<double>::workspace w;
     lm::tensor<double> out({m, c.hidden_size}), dh({m, c.hidden_size});
     auto loss = [&] {
         block.forward(h.matrix(), context, out.matrix(), s, false);
@@ -232,7 +232,7 @@ TEST_CASE("gradcheck: one LLaMA block with adapters on q and down, its input and
 }
 
 TEST_CASE("a block with sizes fixed at compile time computes what the dynamic block does") {
-    lm::nn::llama_config c;
+    lm::llama::llama_config c;
     c.vocab_size = 9;
     c.hidden_size = 8;
     c.intermediate_size = 12;
@@ -240,27 +240,27 @@ TEST_CASE("a block with sizes fixed at compile time computes what the dynamic bl
     c.num_attention_heads = 4;
     c.num_key_value_heads = 2;
     c.head_dim = 2;
-    lm::nn::llama_model<double> dynamic_model(c);
-    lm::nn::llama_model<double, lm::cpu, lm::nn::block_shape<8, 4, 2, 2, 12>> static_model(c);
+    lm::llama::llama_model<double> dynamic_model(c);
+    lm::llama::llama_model<double, lm::cpu, lm::llama::block_shape<8, 4, 2, 2, 12>> static_model(c);
     lm::random_generator rng(19);
     for (double& w : dynamic_model.base().values().span()) w = 0.5 * rng.normal();
     lm::copy(lm::cpu{}, dynamic_model.base().values().data(), static_model.base().values().data(),
              dynamic_model.base().size());
-    lm::nn::token_batch batch;
+    lm::llama::token_batch batch;
     batch.samples = 1;
     batch.tokens = 5;
     batch.input_ids = {1, 8, 3, 3, 0};
     batch.attention_mask = {1, 1, 1, 1, 1};
     batch.labels = {1, 8, 3, 3, 0};
     batch.task_types = {0};
-    typename lm::nn::llama_model<double>::saved a;
-    typename lm::nn::llama_model<double, lm::cpu, lm::nn::block_shape<8, 4, 2, 2, 12>>::saved b;
+    typename lm::llama::llama_model<double>::saved a;
+    typename lm::llama::llama_model<double, lm::cpu, lm::llama::block_shape<8, 4, 2, 2, 12>>::saved b;
     CHECK(dynamic_model.forward(batch, a).loss == static_model.forward(batch, b).loss);
     lm::test::expect_close(b.logits, a.logits, 0, 0);
 
     c.intermediate_size = 16;   // disagrees with the compile-time 12
     CHECK_THROWS_NAMING(lm::shape_error,
-                        (lm::nn::llama_model<double, lm::cpu, lm::nn::block_shape<8, 4, 2, 2, 12>>(c)),
+                        (lm::llama::llama_model<double, lm::cpu, lm::llama::block_shape<8, 4, 2, 2, 12>>(c)),
                         "intermediate_size is 16", "fixes it at 12");
 }
 

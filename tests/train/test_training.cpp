@@ -60,10 +60,10 @@ moe::adapter_config plain_lora() {
 
 // A model as the train command builds it: the fixture's base weights, adapters initialised from `init_seed`.
 template <class T>
-std::unique_ptr<nn::llama_model<T>> fresh_model(const task_fixture& f,
+std::unique_ptr<llama::llama_model<T>> fresh_model(const task_fixture& f,
                                                 const std::optional<moe::adapter_config>& adapter,
-                                                nn::model_options options = {}, std::uint64_t init_seed = 1) {
-    auto model = std::make_unique<nn::llama_model<T>>(f.config, adapter, options);
+                                                llama::model_options options = {}, std::uint64_t init_seed = 1) {
+    auto model = std::make_unique<llama::llama_model<T>>(f.config, adapter, options);
     io::load_base_weights(f.model_dir, *model);
     model->reset_adapters(init_seed);
     return model;
@@ -78,7 +78,7 @@ train::step_report train_to_end(train::trainer<T>& run) {
 }
 
 template <class T>
-train::evaluation_result evaluate(nn::llama_model<T>& model, const task_fixture& f, bool generate) {
+train::evaluation_result evaluate(llama::llama_model<T>& model, const task_fixture& f, bool generate) {
     const std::vector<std::int64_t> stop = {f.tokenizer->eos_id()};
     return train::evaluate(model, std::span<const io::tokenized_example>(f.examples), f.pad_id(), stop,
                            {.batch_size = 16, .max_new_tokens = 8, .exact_match = generate});
@@ -131,7 +131,7 @@ std::vector<std::string> files_of(const fs::path& folder) {
 // elsewhere: the comparison sees the masks.
 template <class T>
 void check_exact_resume(const task_fixture& f, const std::optional<moe::adapter_config>& adapter,
-                        nn::model_options model_options, index stop_after) {
+                        llama::model_options model_options, index stop_after) {
     CAPTURE(stop_after);
     const auto options = resume_options();
     auto a = fresh_model<T>(f, adapter, model_options);

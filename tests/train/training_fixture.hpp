@@ -28,7 +28,7 @@
 #include <loramoe/io/instruction_data.hpp>
 #include <loramoe/io/sentencepiece_tokenizer.hpp>
 #include <loramoe/io/tokenizer.hpp>
-#include <loramoe/nn/llama_model.hpp>
+#include <loramoe/llama/model.hpp>
 
 namespace training_fixture {
 
@@ -71,8 +71,8 @@ inline std::string to_jsonl(const std::vector<loramoe::io::instruction_example>&
     return text;
 }
 
-inline loramoe::nn::llama_config tiny_config(index vocab_size) {
-    loramoe::nn::llama_config c;
+inline loramoe::llama::llama_config tiny_config(index vocab_size) {
+    loramoe::llama::llama_config c;
     c.vocab_size = vocab_size;
     c.hidden_size = 32;
     c.intermediate_size = 64;
@@ -88,7 +88,7 @@ inline loramoe::nn::llama_config tiny_config(index vocab_size) {
 }
 
 // Norms 1, the embedding N(0, 1), every other matrix N(0, 1 / fan_in) (see the top).
-inline void randomise_base(loramoe::nn::llama_model<float>& model, std::uint64_t seed) {
+inline void randomise_base(loramoe::llama::llama_model<float>& model, std::uint64_t seed) {
     loramoe::random_generator rng(seed);
     float* values = model.base().values().data();
     for (const auto& t : model.layout().tensors()) {
@@ -114,7 +114,7 @@ inline void write_model_folder(const fs::path& folder,
         sentences, folder / "tokenizer.model",
         {.vocab_size = 48, .type = loramoe::io::sentencepiece_model_type::bpe, .byte_fallback = false});
     const loramoe::io::sentencepiece_tokenizer tokenizer(folder / "tokenizer.model");
-    loramoe::nn::llama_model<float> model(tiny_config(tokenizer.vocab_size()));
+    loramoe::llama::llama_model<float> model(tiny_config(tokenizer.vocab_size()));
     randomise_base(model, seed);
     loramoe::io::save_hf_checkpoint(folder, model);
 }
@@ -126,7 +126,7 @@ struct task_fixture {
     fs::path model_dir = dir / "model";
     fs::path data_file = dir / "train.jsonl";
     std::vector<loramoe::io::instruction_example> data = task_examples(64);
-    loramoe::nn::llama_config config;
+    loramoe::llama::llama_config config;
     std::unique_ptr<loramoe::io::tokenizer> tokenizer;
     std::vector<loramoe::io::tokenized_example> examples;
 

@@ -12,8 +12,8 @@
 
 #include <fmt/ranges.h>
 
-#include <loramoe/demo/experiment.hpp>
-#include <loramoe/demo/report.hpp>
+#include "demo/experiment.hpp"
+#include "demo/report.hpp"
 
 #include "commands.hpp"
 

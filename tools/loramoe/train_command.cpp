@@ -71,8 +71,8 @@ void run(train_options& o) {
         adapter->router = o.mode == training_mode::loramoe;
         if (!adapter->router) adapter->experts = 1;
     }
-    const auto model = std::make_unique<nn::llama_model<T, Backend>>(
-        config, adapter, nn::model_options{.train_base = o.mode == training_mode::full, .seed = o.training.seed});
+    const auto model = std::make_unique<llama::llama_model<T, Backend>>(
+        config, adapter, llama::model_options{.train_base = o.mode == training_mode::full, .seed = o.training.seed});
     io::load_base_weights(o.model, *model);
     apply_base_dtype(o.base, *model, bf16_layouts::forward_and_input_gradient);
     model->reset_adapters(o.training.seed);

@@ -15,17 +15,17 @@
 #include <loramoe/io/hf_checkpoint.hpp>
 #include <loramoe/io/pretrained.hpp>
 #include <loramoe/io/safetensors.hpp>
-#include <loramoe/nn/llama_model.hpp>
+#include <loramoe/llama/model.hpp>
 
 namespace loramoe::check {
 
 // Reads BATCH.safetensors into a token_batch (shapes checked; values are checked by the model).
-inline nn::token_batch read_token_batch(const std::filesystem::path& path) {
+inline llama::token_batch read_token_batch(const std::filesystem::path& path) {
     const io::safetensors_reader in(path);
     const auto& shape = in.entry("input_ids").shape;
     if (shape.size() != 2)
         fail<shape_error>("{}: input_ids has shape {}, expected [B, S]", path.string(), shape);
-    nn::token_batch batch;
+    llama::token_batch batch;
     batch.samples = shape[0];
     batch.tokens = shape[1];
     auto read = [&](const char* name, const shape_type& expected) {
@@ -45,12 +45,12 @@ namespace detail {
 // copied back to the host to be written.
 template <class T, class Backend>
 void run_model_case_as(const std::filesystem::path& model_dir, const std::filesystem::path& adapter_dir,
-                       const nn::token_batch& batch, const std::filesystem::path& out_path) {
-    using model_type = nn::llama_model<T, Backend>;
+                       const llama::token_batch& batch, const std::filesystem::path& out_path) {
+    using model_type = llama::llama_model<T, Backend>;
     const auto loaded = io::load_pretrained<T, Backend>(model_dir, adapter_dir);
     model_type& model = *loaded;
     typename model_type::saved saved;
-    const nn::model_losses losses = model.forward(batch, saved);
+    const llama::model_losses losses = model.forward(batch, saved);
     model.backward(saved);
 
     io::safetensors_writer out;
@@ -78,7 +78,7 @@ void run_model_case_as(const std::filesystem::path& model_dir, const std::filesy
 template <backend Backend = cpu>
 void run_model_case(const std::filesystem::path& model_dir, const std::filesystem::path& adapter_dir,
                     const std::filesystem::path& batch_path, const std::filesystem::path& out_path) {
-    const nn::token_batch batch = read_token_batch(batch_path);
+    const llama::token_batch batch = read_token_batch(batch_path);
     if (io::checkpoint_dtype(model_dir) == io::dtype::f64)
         detail::run_model_case_as<double, Backend>(model_dir, adapter_dir, batch, out_path);
     else

@@ -14,7 +14,7 @@
 #include <loramoe/core/error.hpp>
 #include <loramoe/core/memory.hpp>
 #include <loramoe/core/view.hpp>
-#include <loramoe/cpu/memory.hpp>
+#include <loramoe/core/host_memory.hpp>
 
 namespace loramoe {
 

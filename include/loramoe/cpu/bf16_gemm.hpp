@@ -48,7 +48,7 @@
 #include <loramoe/cpu/bfloat16.hpp>
 #include <loramoe/cpu/eigen.hpp>
 #include <loramoe/cpu/gemm.hpp>
-#include <loramoe/cpu/memory.hpp>
+#include <loramoe/core/host_memory.hpp>
 #include <loramoe/cpu/register_tile.hpp>
 
 #if LORAMOE_NATIVE_BF16

@@ -31,7 +31,7 @@
 #include <loramoe/core/tensor.hpp>
 #include <loramoe/core/view.hpp>
 #include <loramoe/cpu/bfloat16.hpp>
-#include <loramoe/cpu/memory.hpp>
+#include <loramoe/core/host_memory.hpp>
 
 namespace loramoe {
 

@@ -8,7 +8,7 @@
 
 #include <loramoe/core/view.hpp>
 #include <loramoe/cpu/parallel.hpp>
-#include <loramoe/cpu/memory.hpp>
+#include <loramoe/core/host_memory.hpp>
 
 namespace loramoe {
 

@@ -23,7 +23,7 @@
 #include <loramoe/core/error.hpp>
 #include <loramoe/core/gemm.hpp>
 #include <loramoe/core/view.hpp>
-#include <loramoe/cpu/memory.hpp>
+#include <loramoe/core/host_memory.hpp>
 #include <loramoe/cpu/register_tile.hpp>
 
 #if defined(__AVX512F__)

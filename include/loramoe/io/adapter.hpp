@@ -18,7 +18,7 @@
 #include <loramoe/io/safetensors.hpp>
 #include <loramoe/moe/adapter_config.hpp>
 #include <loramoe/moe/lora_expert.hpp>
-#include <loramoe/nn/llama_model.hpp>
+#include <loramoe/llama/model.hpp>
 
 namespace loramoe::io {
 
@@ -30,8 +30,8 @@ inline moe::adapter_config read_adapter_config(const std::filesystem::path& fold
 // f(official name, values view, gradients view) for every tensor of every adapter of the model, in a
 // fixed order. The views are in the backend's memory; B_i is a strided column block of B_cat.
 template <class T, class Backend, class Shape, class F>
-void for_each_adapter_tensor(nn::llama_model<T, Backend, Shape>& model, F&& f) {
-    using adapter_type = typename nn::llama_model<T, Backend, Shape>::adapter_type;
+void for_each_adapter_tensor(llama::llama_model<T, Backend, Shape>& model, F&& f) {
+    using adapter_type = typename llama::llama_model<T, Backend, Shape>::adapter_type;
     model.for_each_adapter([&](const std::string& module, adapter_type& a) {
         const std::string prefix = "base_model.model." + module;
         const index r = a.rank();
@@ -51,7 +51,7 @@ void for_each_adapter_tensor(nn::llama_model<T, Backend, Shape>& model, F&& f) {
 // Loads adapter_model.safetensors into the model's adapters (built from the same adapter_config):
 // every tensor must be present with its shape, and the file must hold no other.
 template <class T, class Backend, class Shape>
-void load_adapter_weights(const std::filesystem::path& folder, nn::llama_model<T, Backend, Shape>& model) {
+void load_adapter_weights(const std::filesystem::path& folder, llama::llama_model<T, Backend, Shape>& model) {
     const safetensors_reader reader(folder / "adapter_model.safetensors");
     std::set<std::string> expected;
     for_each_adapter_tensor(model, [&](const std::string& name, matrix_view<T> values, matrix_view<T>) {
@@ -67,7 +67,7 @@ void load_adapter_weights(const std::filesystem::path& folder, nn::llama_model<T
 
 // Writes adapter_config.json and adapter_model.safetensors into the folder (created if needed).
 template <class T, class Backend, class Shape>
-void save_adapter(const std::filesystem::path& folder, nn::llama_model<T, Backend, Shape>& model) {
+void save_adapter(const std::filesystem::path& folder, llama::llama_model<T, Backend, Shape>& model) {
     if (!model.adapter_config()) fail<value_error>("save_adapter: the model has no adapter");
     std::filesystem::create_directories(folder);
     safetensors_writer writer;

@@ -15,14 +15,14 @@
 #include <loramoe/io/atomic_file.hpp>
 #include <loramoe/io/json_file.hpp>
 #include <loramoe/io/safetensors.hpp>
-#include <loramoe/nn/llama_config.hpp>
-#include <loramoe/nn/llama_model.hpp>
+#include <loramoe/llama/config.hpp>
+#include <loramoe/llama/model.hpp>
 
 namespace loramoe::io {
 
-inline nn::llama_config read_llama_config(const std::filesystem::path& folder) {
+inline llama::llama_config read_llama_config(const std::filesystem::path& folder) {
     const auto path = folder / "config.json";
-    return nn::llama_config::from_json(read_json_file(path), path.string());
+    return llama::llama_config::from_json(read_json_file(path), path.string());
 }
 
 // The safetensors files of a checkpoint folder, and which one holds each tensor.
@@ -82,7 +82,7 @@ inline dtype checkpoint_dtype(const std::filesystem::path& folder) {
 
 namespace detail {
 // Tensors a checkpoint may hold that the model does not need.
-inline bool ignorable_checkpoint_tensor(const std::string& name, const nn::llama_config& config) {
+inline bool ignorable_checkpoint_tensor(const std::string& name, const llama::llama_config& config) {
     return name.ends_with("rotary_emb.inv_freq") || (config.tie_word_embeddings && name == "lm_head.weight");
 }
 }  // namespace detail
@@ -91,7 +91,7 @@ inline bool ignorable_checkpoint_tensor(const std::string& name, const nn::llama
 // the checkpoint must hold nothing the model does not know. A model holding bfloat16 copies of its
 // frozen weights (hold_frozen_weights_in_bf16) gets them made again from the new values.
 template <class T, class Backend, class Shape>
-void load_base_weights(const std::filesystem::path& folder, nn::llama_model<T, Backend, Shape>& model) {
+void load_base_weights(const std::filesystem::path& folder, llama::llama_model<T, Backend, Shape>& model) {
     const checkpoint_files files(folder);
     for (const auto& [name, shard] : files.tensors())
         if (model.layout().find(name) == nullptr && !detail::ignorable_checkpoint_tensor(name, model.config()))
@@ -108,14 +108,14 @@ void load_base_weights(const std::filesystem::path& folder, nn::llama_model<T, B
 
 // Writes config.json and model.safetensors (F32 or F64 as T) into the folder, creating it if needed.
 template <class T, class Backend, class Shape>
-void save_hf_checkpoint(const std::filesystem::path& folder, const nn::llama_model<T, Backend, Shape>& model) {
+void save_hf_checkpoint(const std::filesystem::path& folder, const llama::llama_model<T, Backend, Shape>& model) {
     std::filesystem::create_directories(folder);
     safetensors_writer writer;
     writer.set_metadata("format", "pt");
     const tensor<T, cpu> values = to_host(model.base().values());
     for (const named_tensor& t : model.layout().tensors()) writer.add(t.name, values.data() + t.offset, t.shape);
     writer.write(folder / "model.safetensors");
-    nn::llama_config config = model.config();
+    llama::llama_config config = model.config();
     config.torch_dtype = std::is_same_v<T, double> ? "float64" : "float32";
     write_text_atomically(folder / "config.json", config.to_json().dump(2) + "\n");
 }

@@ -27,7 +27,7 @@
 #include <loramoe/io/byte_tokenizer.hpp>
 #include <loramoe/io/json_file.hpp>
 #include <loramoe/io/sentencepiece_tokenizer.hpp>
-#include <loramoe/nn/llama_config.hpp>
+#include <loramoe/llama/config.hpp>
 
 namespace loramoe::io {
 
@@ -102,7 +102,7 @@ inline std::unique_ptr<tokenizer> make_byte_tokenizer() {
 namespace detail {
 // Checks the tokenizer against the model's vocabulary and settles the special ids (see the top).
 template <tokenizer_model Model>
-std::unique_ptr<tokenizer> configured_tokenizer(Model model, const nn::llama_config& config,
+std::unique_ptr<tokenizer> configured_tokenizer(Model model, const llama::llama_config& config,
                                                 const std::filesystem::path& model_dir) {
     const std::string folder = model_dir.string();
     if (model.vocab_size() > config.vocab_size)
@@ -146,7 +146,7 @@ inline std::string tokenizer_class(const std::filesystem::path& path) {
 // The tokenizer of the model in `model_dir`, checked against its config (see the top). Throws io_error
 // when the folder has no tokenizer loramoe reads, value_error when it does not fit the model.
 inline std::unique_ptr<tokenizer> load_tokenizer(const std::filesystem::path& model_dir,
-                                                 const nn::llama_config& config) {
+                                                 const llama::llama_config& config) {
     if (const auto model_file = model_dir / "tokenizer.model"; std::filesystem::exists(model_file))
         return detail::configured_tokenizer(sentencepiece_tokenizer(model_file), config, model_dir);
     const auto tokenizer_config = model_dir / "tokenizer_config.json";

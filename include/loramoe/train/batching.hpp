@@ -14,13 +14,13 @@
 #include <loramoe/core/random.hpp>
 #include <loramoe/cpu/cross_entropy.hpp>
 #include <loramoe/io/instruction_data.hpp>
-#include <loramoe/nn/token_batch.hpp>
+#include <loramoe/llama/token_batch.hpp>
 
 namespace loramoe::train {
 
 // Unlike the official collator, the mask is explicit rather than ids != pad, so that an EOS inside a
 // sample stays attended when the pad id is EOS.
-inline nn::token_batch make_batch(std::span<const io::tokenized_example* const> examples,
+inline llama::token_batch make_batch(std::span<const io::tokenized_example* const> examples,
                                   std::int64_t pad_id) {
     if (examples.empty()) fail<value_error>("make_batch: no examples");
     if (pad_id < 0) fail<value_error>("make_batch: the pad id {} is negative", pad_id);
@@ -33,7 +33,7 @@ inline nn::token_batch make_batch(std::span<const io::tokenized_example* const> 
                 e.ids.size(), e.labels.size());
         longest = std::max(longest, e.ids.size());
     }
-    nn::token_batch batch;
+    llama::token_batch batch;
     batch.samples = static_cast<index>(examples.size());
     batch.tokens = static_cast<index>(longest);
     const auto n = static_cast<std::size_t>(batch.rows());

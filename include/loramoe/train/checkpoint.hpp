@@ -10,7 +10,7 @@
 
 #include <loramoe/io/adapter.hpp>
 #include <loramoe/io/hf_checkpoint.hpp>
-#include <loramoe/nn/llama_model.hpp>
+#include <loramoe/llama/model.hpp>
 #include <loramoe/train/trainer.hpp>
 
 namespace loramoe::train {
@@ -18,14 +18,14 @@ namespace loramoe::train {
 // The trained weights: adapter_config.json + adapter_model.safetensors when the model has adapters,
 // config.json + model.safetensors when its base weights were trained (both when both were).
 template <class T, class Backend, class Shape>
-void save_trained(const std::filesystem::path& folder, nn::llama_model<T, Backend, Shape>& model) {
+void save_trained(const std::filesystem::path& folder, llama::llama_model<T, Backend, Shape>& model) {
     if (model.adapter_config()) io::save_adapter(folder, model);
     if (model.base().has_grads()) io::save_hf_checkpoint(folder, model);
 }
 
 // Loads what save_trained wrote into a model built with the same configuration.
 template <class T, class Backend, class Shape>
-void load_trained(const std::filesystem::path& folder, nn::llama_model<T, Backend, Shape>& model) {
+void load_trained(const std::filesystem::path& folder, llama::llama_model<T, Backend, Shape>& model) {
     if (model.adapter_config()) io::load_adapter_weights(folder, model);
     if (model.base().has_grads()) io::load_base_weights(folder, model);
 }
@@ -33,7 +33,7 @@ void load_trained(const std::filesystem::path& folder, nn::llama_model<T, Backen
 // Writes the weights and the trainer state into `folder`, replacing an older checkpoint there only
 // once the new one is complete.
 template <class T, class Backend, class Shape>
-void write_checkpoint(const std::filesystem::path& folder, nn::llama_model<T, Backend, Shape>& model,
+void write_checkpoint(const std::filesystem::path& folder, llama::llama_model<T, Backend, Shape>& model,
                       const trainer<T, Backend, Shape>& run) {
     const std::string tag = fmt::format(".{}", static_cast<long>(::getpid()));
     const std::filesystem::path fresh = folder.string() + ".new" + tag, old = folder.string() + ".old" + tag;
@@ -47,7 +47,7 @@ void write_checkpoint(const std::filesystem::path& folder, nn::llama_model<T, Ba
 
 // Restores a checkpoint written by write_checkpoint into the model and the trainer.
 template <class T, class Backend, class Shape>
-void read_checkpoint(const std::filesystem::path& folder, nn::llama_model<T, Backend, Shape>& model,
+void read_checkpoint(const std::filesystem::path& folder, llama::llama_model<T, Backend, Shape>& model,
                      trainer<T, Backend, Shape>& run) {
     if (!std::filesystem::exists(folder / "trainer_state.json"))
         fail<io_error>("{}: no checkpoint to resume from (trainer_state.json missing)", folder.string());

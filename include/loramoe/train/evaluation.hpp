@@ -15,7 +15,7 @@
 
 #include <loramoe/io/instruction_data.hpp>
 #include <loramoe/moe/balance/lbc.hpp>
-#include <loramoe/nn/llama_model.hpp>
+#include <loramoe/llama/model.hpp>
 #include <loramoe/train/batching.hpp>
 
 namespace loramoe::train {
@@ -79,9 +79,9 @@ inline std::span<const std::int64_t> prompt_of(const io::tokenized_example& e) {
 }
 
 template <class T, class Backend, class Shape>
-evaluation_result evaluate(nn::llama_model<T, Backend, Shape>& model, std::span<const io::tokenized_example> examples,
+evaluation_result evaluate(llama::llama_model<T, Backend, Shape>& model, std::span<const io::tokenized_example> examples,
                            std::int64_t pad_id, std::span<const std::int64_t> stop_ids, const evaluation_options& options) {
-    using model_type = nn::llama_model<T, Backend, Shape>;
+    using model_type = llama::llama_model<T, Backend, Shape>;
     evaluation_result result;
     typename model_type::saved saved;
     std::map<std::string, std::size_t> router_index;
@@ -90,8 +90,8 @@ evaluation_result evaluate(nn::llama_model<T, Backend, Shape>& model, std::span<
         std::vector<const io::tokenized_example*> members;
         for (std::size_t i = begin; i < std::min(examples.size(), begin + static_cast<std::size_t>(options.batch_size)); ++i)
             members.push_back(&examples[i]);
-        const nn::token_batch batch = make_batch(members, pad_id);
-        const nn::model_losses losses = model.forward(batch, saved);
+        const llama::token_batch batch = make_batch(members, pad_id);
+        const llama::model_losses losses = model.forward(batch, saved);
         ce_sum += losses.ce * static_cast<double>(losses.counted_tokens);
         result.counted_tokens += losses.counted_tokens;
 

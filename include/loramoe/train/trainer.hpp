@@ -22,7 +22,7 @@
 #include <loramoe/io/hf_checkpoint.hpp>
 #include <loramoe/io/instruction_data.hpp>
 #include <loramoe/io/safetensors.hpp>
-#include <loramoe/nn/llama_model.hpp>
+#include <loramoe/llama/model.hpp>
 #include <loramoe/train/adamw.hpp>
 #include <loramoe/train/batching.hpp>
 #include <loramoe/train/schedule.hpp>
@@ -56,10 +56,10 @@ struct step_report {
     double seconds = 0;         // wall time of the step
 };
 
-template <scalar T, backend Backend = cpu, class Shape = nn::block_shape<>>
+template <scalar T, backend Backend = cpu, class Shape = llama::block_shape<>>
 class trainer {
 public:
-    using model_type = nn::llama_model<T, Backend, Shape>;
+    using model_type = llama::llama_model<T, Backend, Shape>;
 
     // Trains what the model has trainable: its adapters, or its base weights (train_base), or both.
     trainer(model_type& model, std::vector<io::tokenized_example> examples, std::int64_t pad_id, training_options options)
@@ -100,8 +100,8 @@ public:
 
         step_report report{step_ + 1, total_steps(), epoch};
         for (index b = first; b < last; ++b) {
-            const nn::token_batch batch = batch_of(b);
-            const nn::model_losses losses = model_->forward(batch, saved_, true);
+            const llama::token_batch batch = batch_of(b);
+            const llama::model_losses losses = model_->forward(batch, saved_, true);
             model_->backward(saved_);
             report.loss += losses.loss;
             report.ce += losses.ce;
@@ -193,7 +193,7 @@ public:
     }
 
 private:
-    nn::token_batch batch_of(index b) const {
+    llama::token_batch batch_of(index b) const {
         const index begin = b * options_.batch_size;
         const index end = std::min(static_cast<index>(examples_.size()), begin + options_.batch_size);
         std::vector<const io::tokenized_example*> members;

@@ -1,6 +1,6 @@
 // Device memory kernels (cuda/memory.hpp): fill.
 
-#include <loramoe/cuda/launch.cuh>
+#include "launch.cuh"
 #include <loramoe/cuda/memory.hpp>
 
 namespace loramoe {

@@ -13,7 +13,7 @@
 #include <cuda_runtime.h>
 
 #include <loramoe/core/view.hpp>
-#include <loramoe/cuda/launch.cuh>
+#include "launch.cuh"
 #include <loramoe/cuda/routing.hpp>
 
 namespace loramoe {

@@ -16,7 +16,7 @@
 #include <loramoe/core/backend.hpp>
 #include <loramoe/core/error.hpp>
 
-namespace loramoe::nn {
+namespace loramoe::llama {
 
 struct llama_config {
     index vocab_size = 0;              // V
@@ -152,4 +152,4 @@ struct llama_config {
     }
 };
 
-}  // namespace loramoe::nn
+}  // namespace loramoe::llama

@@ -25,15 +25,15 @@
 #include <loramoe/cpu/embedding.hpp>
 #include <loramoe/moe/adapter_config.hpp>
 #include <loramoe/nn/linear.hpp>
-#include <loramoe/nn/llama_block.hpp>
-#include <loramoe/nn/llama_config.hpp>
+#include <loramoe/llama/block.hpp>
+#include <loramoe/llama/config.hpp>
 #include <loramoe/nn/kv_cache.hpp>
-#include <loramoe/nn/llama_weights.hpp>
+#include <loramoe/llama/weights.hpp>
 #include <loramoe/nn/rmsnorm.hpp>
 #include <loramoe/nn/rotary.hpp>
-#include <loramoe/nn/token_batch.hpp>
+#include <loramoe/llama/token_batch.hpp>
 
-namespace loramoe::nn {
+namespace loramoe::llama {
 
 struct model_options {
     bool train_base = false;   // full fine-tuning: every base weight gets a gradient
@@ -58,7 +58,7 @@ public:
         tensor<T, Backend> attention_mask;                       // (M)
         std::vector<tensor<T, Backend>> hidden;                  // L + 1 of (M, D): the blocks' inputs, then the last output
         std::vector<typename block_type::saved> blocks;
-        typename rms_norm<T, Backend>::saved final_norm;
+        typename nn::rms_norm<T, Backend>::saved final_norm;
         tensor<T, Backend> normed;                               // (M, D)
         tensor<T, Backend> logits;                               // (M, V)
         std::vector<std::int64_t> task_types;                    // (B), on the host, for the LBC
@@ -167,7 +167,7 @@ public:
         s.normed.resize({m, d});
         final_norm().forward(s.hidden.back().matrix(), s.normed.matrix(), s.final_norm);
         s.logits.resize({m, config_.vocab_size});
-        linear_forward(Backend{}, lm_head(), as_const(s.normed.matrix()), s.logits.matrix());
+        nn::linear_forward(Backend{}, lm_head(), as_const(s.normed.matrix()), s.logits.matrix());
 
         model_losses& out = s.losses;
         out = {};
@@ -190,7 +190,7 @@ public:
                                workspace_.dlogits.matrix());
         workspace_.dnormed.resize({m, d});
         workspace_.dh.resize({m, d});
-        linear_backward(Backend{}, lm_head(), as_const(s.normed.matrix()), as_const(workspace_.dlogits.matrix()),
+        nn::linear_backward(Backend{}, lm_head(), as_const(s.normed.matrix()), as_const(workspace_.dlogits.matrix()),
                         workspace_.dnormed.matrix());
         final_norm().backward(s.hidden.back().matrix(), workspace_.dnormed.matrix(), s.final_norm, workspace_.dh.matrix());
         const T weight = static_cast<T>(blc_weight());
@@ -245,7 +245,7 @@ public:
             g.normed.resize({1, config_.hidden_size});
             g.logits.resize({1, config_.vocab_size});
             final_norm().forward(last, g.normed.matrix(), g.final_norm);
-            linear_forward(Backend{}, lm_head(), as_const(g.normed.matrix()), g.logits.matrix());
+            nn::linear_forward(Backend{}, lm_head(), as_const(g.normed.matrix()), g.logits.matrix());
             const tensor<T, cpu> logits = to_host(g.logits);
             const auto best = std::max_element(logits.span().begin(), logits.span().end()) - logits.span().begin();
             generated.push_back(best);
@@ -264,11 +264,11 @@ private:
     };
 
     struct generation_state {
-        kv_cache<T, Backend> cache;
+        nn::kv_cache<T, Backend> cache;
         tensor<std::int64_t, Backend> ids, positions;
         tensor<T, Backend> hidden, next, normed, logits;
         std::vector<typename block_type::saved> blocks;
-        typename rms_norm<T, Backend>::saved final_norm;
+        typename nn::rms_norm<T, Backend>::saved final_norm;
     };
 
     // Every block linear at its bfloat16 copy (the blocks' linears in order, as frozen_bf16_ holds them),
@@ -277,27 +277,27 @@ private:
         std::size_t i = 0;
         for (auto& block : blocks_)
             for (block_linear which : block_linears) {
-                linear_weights<T> w = block.linear(which).weights();
+                nn::linear_weights<T> w = block.linear(which).weights();
                 w.frozen_bf16 = frozen_bf16_.empty() ? nullptr : &frozen_bf16_[i++];
                 block.linear(which).set_weights(w);
             }
     }
 
-    linear_weights<T> weights_of(const std::string& name, index rows, index cols) {
+    nn::linear_weights<T> weights_of(const std::string& name, index rows, index cols) {
         const index offset = layout_.at(name).offset;
-        linear_weights<T> w{matrix_view<const T>(base_.values().data() + offset, rows, cols)};
+        nn::linear_weights<T> w{matrix_view<const T>(base_.values().data() + offset, rows, cols)};
         if (options_.train_base) w.weight_grad = base_.grads().data() + offset;
         return w;
     }
-    linear_weights<T> embedding() { return weights_of("model.embed_tokens.weight", config_.vocab_size, config_.hidden_size); }
-    linear_weights<T> lm_head() {
-        linear_weights<T> w = config_.tie_word_embeddings
+    nn::linear_weights<T> embedding() { return weights_of("model.embed_tokens.weight", config_.vocab_size, config_.hidden_size); }
+    nn::linear_weights<T> lm_head() {
+        nn::linear_weights<T> w = config_.tie_word_embeddings
                                   ? embedding()
                                   : weights_of("lm_head.weight", config_.vocab_size, config_.hidden_size);
         if (!frozen_bf16_.empty()) w.frozen_bf16 = &frozen_bf16_.back();
         return w;
     }
-    rms_norm<T, Backend> final_norm() {
+    nn::rms_norm<T, Backend> final_norm() {
         const auto w = weights_of("model.norm.weight", 1, config_.hidden_size);
         return {w.weight.data, w.weight_grad, static_cast<T>(config_.rms_norm_eps)};
     }
@@ -339,7 +339,7 @@ private:
     tensor_layout layout_;
     parameter_buffer<T, Backend> base_;
     parameter_buffer<T, Backend> adapters_;
-    rotary_embedding<T, Backend> rotary_;
+    nn::rotary_embedding<T, Backend> rotary_;
     std::vector<block_type> blocks_;
     std::vector<bf16_weight> frozen_bf16_;  // the blocks' linears in order, then the LM head; empty: none
     bf16_layouts frozen_bf16_layouts_ = bf16_layouts::forward;
@@ -347,4 +347,4 @@ private:
     generation_state generation_;
 };
 
-}  // namespace loramoe::nn
+}  // namespace loramoe::llama

@@ -9,7 +9,7 @@
 #include <string>
 
 #include <loramoe/core/exceptions.hpp>
-#include <loramoe/cuda/launch.cuh>
+#include "launch.cuh"
 #include <loramoe/cuda/rope.hpp>
 
 namespace loramoe {

@@ -8,7 +8,7 @@
 #include <loramoe/moe/loramoe_linear.hpp>
 #include <loramoe/nn/linear.hpp>
 
-namespace loramoe::nn {
+namespace loramoe::llama {
 
 template <scalar T, backend Backend = cpu>
 class projection {
@@ -20,14 +20,14 @@ public:
         typename adapter_type::saved adapter;
     };
 
-    explicit projection(const linear_weights<T>& weights, std::optional<adapter_type> adapter = std::nullopt)
+    explicit projection(const nn::linear_weights<T>& weights, std::optional<adapter_type> adapter = std::nullopt)
         : weights_(weights), adapter_(std::move(adapter)) {
         if (adapter_) adapter_->set_base(weights_);
     }
 
-    const linear_weights<T>& weights() const { return weights_; }
+    const nn::linear_weights<T>& weights() const { return weights_; }
     // Other weights of the same shape for the linear and its adapter's base (a bfloat16 copy of W).
-    void set_weights(const linear_weights<T>& weights) {
+    void set_weights(const nn::linear_weights<T>& weights) {
         weights_ = weights;
         if (adapter_) adapter_->set_base(weights_);
     }
@@ -42,7 +42,7 @@ public:
         if (adapter_)
             adapter_->forward(x, batch, y, s.adapter, training);
         else
-            linear_forward(Backend{}, weights_, x, y);
+            nn::linear_forward(Backend{}, weights_, x, y);
     }
 
     void backward(matrix_view<const T> x, matrix_view<const T> dy, const moe::routing_batch<T>& batch, T balance_weight,
@@ -50,15 +50,15 @@ public:
         if (adapter_)
             adapter_->backward(x, dy, batch, balance_weight, s.adapter, dx, mode);
         else
-            linear_backward(Backend{}, weights_, x, dy, dx, mode);
+            nn::linear_backward(Backend{}, weights_, x, dy, dx, mode);
     }
 
     // The unweighted balancing loss of the last forward (0 without an adapter).
     T balance_loss(const saved& s) const { return adapter_ ? s.adapter.balance_loss : T(0); }
 
 private:
-    linear_weights<T> weights_;
+    nn::linear_weights<T> weights_;
     std::optional<adapter_type> adapter_;
 };
 
-}  // namespace loramoe::nn
+}  // namespace loramoe::llama

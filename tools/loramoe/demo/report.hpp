@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <loramoe/demo/experiment.hpp>
-#include <loramoe/demo/svg.hpp>
+#include "demo/experiment.hpp"
+#include "demo/svg.hpp"
 #include <loramoe/io/atomic_file.hpp>
 
 namespace loramoe::demo {

@@ -29,8 +29,8 @@
 
 #include <fmt/ranges.h>
 
-#include <loramoe/demo/skills.hpp>
-#include <loramoe/demo/world.hpp>
+#include "demo/skills.hpp"
+#include "demo/world.hpp"
 #include <loramoe/io/byte_tokenizer.hpp>
 #include <loramoe/io/hf_checkpoint.hpp>
 #include <loramoe/io/instruction_data.hpp>
@@ -168,7 +168,7 @@ struct demo_data {
 
     world w;
     std::unique_ptr<io::tokenizer> tokenizer;
-    nn::llama_config model_config;
+    llama::llama_config model_config;
     std::set<std::string> held_out_problems;          // never in pretraining or fine-tuning text
     std::vector<io::tokenized_example> instructions;  // held-out facts (task 1), then problems (task 0), instruction format
     std::vector<std::string> instruction_kind;        // "knowledge" or the problem's skill
@@ -200,7 +200,7 @@ inline std::vector<io::instruction_example> held_out_sets(const demo_config& con
 
 // A word-level SentencePiece model (one piece per word of the world and the skills) in `folder`, and
 // the config of a LLaMA over it.
-inline nn::llama_config make_tokenizer(const demo_config& config, const world& w, const std::filesystem::path& folder) {
+inline llama::llama_config make_tokenizer(const demo_config& config, const world& w, const std::filesystem::path& folder) {
     std::vector<std::string> words = w.vocabulary();
     for (const auto& word : skill_vocabulary()) words.push_back(word);
     std::sort(words.begin(), words.end());
@@ -210,7 +210,7 @@ inline nn::llama_config make_tokenizer(const demo_config& config, const world& w
                              .type = io::sentencepiece_model_type::word,
                              .byte_fallback = false,
                              .split_digits = false});
-    nn::llama_config c;
+    llama::llama_config c;
     c.vocab_size = io::sentencepiece_tokenizer(folder / "tokenizer.model").vocab_size();
     c.hidden_size = config.hidden;
     c.intermediate_size = config.ffn;
@@ -286,7 +286,7 @@ inline std::optional<moe::adapter_config> adapter_for(method m, const demo_confi
 }
 
 template <class T>
-std::pair<accuracies, std::vector<train::router_usage>> score(nn::llama_model<T>& model, const demo_data& d) {
+std::pair<accuracies, std::vector<train::router_usage>> score(llama::llama_model<T>& model, const demo_data& d) {
     const std::vector<std::int64_t> stop = {d.tokenizer->eos_id()};
     const auto main = train::evaluate(model, std::span<const io::tokenized_example>(d.instructions), d.tokenizer->pad_id(),
                                       stop, {.batch_size = 64, .max_new_tokens = 8, .require_stop = true});
@@ -343,7 +343,7 @@ demo_results run_demo(const demo_config& config, const std::filesystem::path& ou
     results.vocabulary = d.model_config.vocab_size;
 
     {   // Pretraining, from a seeded HF-style initialisation; the result is saved as a HF folder.
-        nn::llama_model<T> model(d.model_config, std::nullopt, {.train_base = true});
+        llama::llama_model<T> model(d.model_config, std::nullopt, {.train_base = true});
         random_generator init(config.seed, 5);
         for (const auto& t : model.layout().tensors()) {
             const bool norm = t.name.find("norm") != std::string::npos;
@@ -384,7 +384,7 @@ demo_results run_demo(const demo_config& config, const std::filesystem::path& ou
         for (const method_spec& m : methods) {
             ++run_number;
             const auto adapter = detail::adapter_for(m.id, config);
-            nn::llama_model<T> model(io::read_llama_config(base_dir), adapter,
+            llama::llama_model<T> model(io::read_llama_config(base_dir), adapter,
                                      {.train_base = m.id == method::full, .seed = config.seed});
             io::load_base_weights(base_dir, model);
             model.reset_adapters(config.seed);

@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include <loramoe/cuda/embedding.hpp>
-#include <loramoe/cuda/launch.cuh>
+#include "launch.cuh"
 
 namespace loramoe {
 

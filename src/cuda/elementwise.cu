@@ -8,7 +8,7 @@
 
 #include <loramoe/core/view.hpp>
 #include <loramoe/cuda/elementwise.hpp>
-#include <loramoe/cuda/launch.cuh>
+#include "launch.cuh"
 
 namespace loramoe {
 

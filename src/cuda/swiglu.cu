@@ -8,7 +8,7 @@
 
 #include <cmath>
 
-#include <loramoe/cuda/launch.cuh>
+#include "launch.cuh"
 #include <loramoe/cuda/swiglu.hpp>
 
 namespace loramoe {

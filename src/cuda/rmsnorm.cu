@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include <loramoe/cuda/launch.cuh>
+#include "launch.cuh"
 #include <loramoe/cuda/rmsnorm.hpp>
 
 namespace loramoe {

@@ -13,7 +13,7 @@
 
 #include <loramoe/core/ignore_index.hpp>
 #include <loramoe/cuda/cross_entropy.hpp>
-#include <loramoe/cuda/launch.cuh>
+#include "launch.cuh"
 
 namespace loramoe {
 

@@ -18,7 +18,7 @@
 
 #include <loramoe/core/adamw_hyperparameters.hpp>
 #include <loramoe/core/backend.hpp>
-#include <loramoe/cuda/launch.cuh>
+#include "launch.cuh"
 #include <loramoe/cuda/memory.hpp>
 #include <loramoe/cuda/optimizer.hpp>
 

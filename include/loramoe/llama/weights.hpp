@@ -14,9 +14,9 @@
 #include <fmt/format.h>
 
 #include <loramoe/core/tensor_layout.hpp>
-#include <loramoe/nn/llama_config.hpp>
+#include <loramoe/llama/config.hpp>
 
-namespace loramoe::nn {
+namespace loramoe::llama {
 
 // The seven linears of a block, in HF's module names.
 enum class block_linear { q, k, v, o, gate, up, down };
@@ -72,4 +72,4 @@ inline tensor_layout llama_weight_layout(const llama_config& c) {
     return layout;
 }
 
-}  // namespace loramoe::nn
+}  // namespace loramoe::llama

@@ -24,7 +24,7 @@
 #include <loramoe/core/exceptions.hpp>
 #include <loramoe/cuda/attention.hpp>
 #include <loramoe/cuda/gemm.hpp>
-#include <loramoe/cuda/launch.cuh>
+#include "launch.cuh"
 
 namespace loramoe {
 

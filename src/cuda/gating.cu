@@ -12,7 +12,7 @@
 
 #include <loramoe/core/view.hpp>
 #include <loramoe/cuda/gating.hpp>
-#include <loramoe/cuda/launch.cuh>
+#include "launch.cuh"
 
 namespace loramoe {
 

@@ -9,7 +9,7 @@
 #include <loramoe/core/error.hpp>
 #include <loramoe/cpu/cross_entropy.hpp>
 
-namespace loramoe::nn {
+namespace loramoe::llama {
 
 struct token_batch {
     index samples = 0;                         // B
@@ -47,4 +47,4 @@ struct token_batch {
     }
 };
 
-}  // namespace loramoe::nn
+}  // namespace loramoe::llama

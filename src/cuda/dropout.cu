@@ -11,7 +11,7 @@
 #include <loramoe/core/random.hpp>
 #include <loramoe/core/view.hpp>
 #include <loramoe/cuda/dropout.hpp>
-#include <loramoe/cuda/launch.cuh>
+#include "launch.cuh"
 
 namespace loramoe {
 

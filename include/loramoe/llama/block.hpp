@@ -21,13 +21,13 @@
 #include <loramoe/moe/adapter_config.hpp>
 #include <loramoe/nn/attention.hpp>
 #include <loramoe/nn/kv_cache.hpp>
-#include <loramoe/nn/llama_config.hpp>
-#include <loramoe/nn/llama_weights.hpp>
-#include <loramoe/nn/projection.hpp>
+#include <loramoe/llama/config.hpp>
+#include <loramoe/llama/weights.hpp>
+#include <loramoe/llama/projection.hpp>
 #include <loramoe/nn/rmsnorm.hpp>
 #include <loramoe/nn/rotary.hpp>
 
-namespace loramoe::nn {
+namespace loramoe::llama {
 
 template <int Hidden = dynamic, int Heads = dynamic, int KvHeads = dynamic, int HeadDim = dynamic, int Ffn = dynamic>
 struct block_shape {
@@ -55,8 +55,8 @@ public:
     using adapter_type = typename projection_type::adapter_type;
 
     struct saved {
-        typename rms_norm<T, Backend>::saved input_norm, post_norm;
-        typename causal_attention<T, Backend>::saved attention;
+        typename nn::rms_norm<T, Backend>::saved input_norm, post_norm;
+        typename nn::causal_attention<T, Backend>::saved attention;
         std::array<typename projection_type::saved, 7> linears;
         typename adapter_type::saved ffn_adapter;
         tensor<T, Backend> x1;                  // (M, D)
@@ -75,7 +75,7 @@ public:
     // `base` holds the model's weights at the offsets of `layout` (grads null when frozen); adapters,
     // when given, are created unbound: bind them with for_each_adapter.
     llama_block(const llama_config& config, index layer, const tensor_layout& layout, parameter_slice<T> base,
-                const std::optional<moe::adapter_config>& adapters, const rotary_embedding<T, Backend>* rotary,
+                const std::optional<moe::adapter_config>& adapters, const nn::rotary_embedding<T, Backend>* rotary,
                 std::uint64_t seed)
         : layer_(layer),
           hidden_(config.hidden_size, "hidden_size"),
@@ -96,7 +96,7 @@ public:
         for (block_linear linear : block_linears) {
             const std::string name = module_name(linear);
             const auto [out, in] = linear_shape(config, linear);
-            linear_weights<T> w{matrix_view<const T>(values(name + ".weight"), out, in)};
+            nn::linear_weights<T> w{matrix_view<const T>(values(name + ".weight"), out, in)};
             w.weight_grad = grads(name + ".weight");
             if (has_bias(config, linear)) {
                 w.bias = values(name + ".bias");
@@ -254,11 +254,11 @@ private:
     extent<Shape::kv_heads> kv_heads_;
     extent<Shape::head_dim> head_dim_;
     extent<Shape::ffn> ffn_;
-    const rotary_embedding<T, Backend>* rotary_;
-    causal_attention<T, Backend> attention_;
-    rms_norm<T, Backend> input_norm_, post_norm_;
+    const nn::rotary_embedding<T, Backend>* rotary_;
+    nn::causal_attention<T, Backend> attention_;
+    nn::rms_norm<T, Backend> input_norm_, post_norm_;
     std::vector<projection_type> linears_;
     std::optional<adapter_type> ffn_adapter_;
 };
 
-}  // namespace loramoe::nn
+}  // namespace loramoe::llama

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include <loramoe/core/exceptions.hpp>
-#include <loramoe/cuda/launch.cuh>
+#include "launch.cuh"
 #include <loramoe/cuda/softmax.hpp>
 
 namespace loramoe {
