@@ -1,5 +1,6 @@
-# The CUDA backend (declared in include/loramoe/cuda/, kernels in src/cuda/): its kernels, compiled by nvcc into the static library
-# loramoe::cuda, beside the header-only library. LORAMOE_CUDA = AUTO (on when nvcc is found), ON or OFF.
+# The CUDA backend: its kernels (src/cuda/), compiled by nvcc into the static library loramoe::cuda,
+# beside the header-only library; their declarations in include/loramoe/cuda/ and cuda.hpp belong to
+# it and are installed with it only. LORAMOE_CUDA = AUTO (on when nvcc is found), ON or OFF.
 # Architectures: those of the GPUs of the building machine, plus sm_90 (H100/H200), unless the user
 # sets CMAKE_CUDA_ARCHITECTURES.
 
@@ -50,8 +51,10 @@ if(LORAMOE_CUDA_ENABLED)
     add_library(loramoe::cuda ALIAS loramoe_cuda)
     set_target_properties(loramoe_cuda PROPERTIES EXPORT_NAME cuda CUDA_STANDARD 20 CUDA_STANDARD_REQUIRED ON
                                                   POSITION_INDEPENDENT_CODE ON)
+    # The kernels see include/ only (they use core/ and cuda/); the users of loramoe::cuda get the whole
+    # library too, since <loramoe/cuda.hpp> includes it.
     target_include_directories(loramoe_cuda PUBLIC
         $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
-    target_link_libraries(loramoe_cuda PUBLIC CUDA::cudart CUDA::cublas)
+    target_link_libraries(loramoe_cuda PUBLIC CUDA::cudart CUDA::cublas INTERFACE loramoe)
     target_compile_definitions(loramoe_cuda PUBLIC LORAMOE_CUDA)
 endif()
