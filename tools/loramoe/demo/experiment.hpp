@@ -29,8 +29,6 @@
 
 #include <fmt/ranges.h>
 
-#include "demo/skills.hpp"
-#include "demo/world.hpp"
 #include <loramoe/io/byte_tokenizer.hpp>
 #include <loramoe/io/hf_checkpoint.hpp>
 #include <loramoe/io/instruction_data.hpp>
@@ -39,6 +37,8 @@
 #include <loramoe/train/evaluation.hpp>
 #include <loramoe/train/progress.hpp>
 #include <loramoe/train/trainer.hpp>
+#include "demo/skills.hpp"
+#include "demo/world.hpp"
 
 namespace loramoe::demo {
 
@@ -46,8 +46,8 @@ enum class method { full, lora, lora_scaled, loramoe, loramoe_lbc };
 
 struct method_spec {
     method id;
-    const char* key;     // in results.json
-    const char* label;   // in the report and figures
+    const char* key;    // in results.json
+    const char* label;  // in the report and figures
 };
 
 inline constexpr std::array<method_spec, 5> methods = {{
@@ -68,14 +68,14 @@ struct demo_config {
     index pretrain_steps = 2000;
     index pretrain_batch = 256;
     double pretrain_lr = 3e-3;
-    double pretrain_skill_share = 1.0 / 3;   // of the pretraining documents
+    double pretrain_skill_share = 1.0 / 3;  // of the pretraining documents
     // Fine-tuning: unit * size skill instructions plus knowledge_share of that many questions.
     index unit = 1000;
     std::vector<index> sizes = {1, 4, 16, 64};
     double knowledge_share = 0.1;
     index finetune_batch = 32;
-    double full_lr = 1e-3;      // full fine-tuning forgets already at 1x with 3e-3 (docs/demo.md)
-    double adapter_lr = 2e-3;   // the adapters' best downstream accuracy; 1e-2 diverges
+    double full_lr = 1e-3;     // full fine-tuning forgets already at 1x with 3e-3 (docs/demo.md)
+    double adapter_lr = 2e-3;  // the adapters' best downstream accuracy; 1e-2 diverges
     // The adapters: the paper's defaults on the FFN's gate, up and down projections.
     index experts = 6;
     index rank = 4;
@@ -83,14 +83,16 @@ struct demo_config {
     double blc_alpha = 0.1;
     double blc_weight = 0.1;
     // Evaluation.
-    index eval_problems = 100;   // held-out problems per skill
-    index eval_facts = 0;        // held-out facts asked (0: all)
+    index eval_problems = 100;  // held-out problems per skill
+    index eval_facts = 0;       // held-out facts asked (0: all)
     std::uint64_t seed = 7;
     bool quick = false;
 };
 
 // The whole experiment in at most 10 minutes on two cores.
-inline demo_config default_demo() { return {}; }
+inline demo_config default_demo() {
+    return {};
+}
 
 // The same experiment, small, in well under a minute: for tests and a first look.
 inline demo_config quick_demo() {
@@ -108,20 +110,20 @@ inline demo_config quick_demo() {
 }
 
 struct accuracies {
-    double knowledge = 0;                 // held-out facts, instruction format
-    double knowledge_probe = 0;           // held-out facts, pretraining format
-    std::map<std::string, double> skills; // held-out problems, instruction format
-    double downstream = 0;                // the mean over the skills
+    double knowledge = 0;                  // held-out facts, instruction format
+    double knowledge_probe = 0;            // held-out facts, pretraining format
+    std::map<std::string, double> skills;  // held-out problems, instruction format
+    double downstream = 0;                 // the mean over the skills
 };
 
 struct run_result {
     std::string method;
-    index size = 0;          // the multiple of the unit
-    index examples = 0;      // fine-tuning examples
+    index size = 0;      // the multiple of the unit
+    index examples = 0;  // fine-tuning examples
     accuracies scores;
     double seconds = 0;
     double final_loss = 0;
-    std::vector<train::router_usage> routers;   // routed methods only
+    std::vector<train::router_usage> routers;  // routed methods only
 };
 
 struct demo_results {
@@ -138,7 +140,9 @@ struct demo_results {
 namespace detail {
 
 // The instruction format of the fine-tuning data and of the main evaluation.
-inline std::string instruction(const std::string& body) { return "instruction : " + body + " answer :"; }
+inline std::string instruction(const std::string& body) {
+    return "instruction : " + body + " answer :";
+}
 
 inline io::instruction_example prompt_answer(std::string prompt, std::string answer, std::int64_t task_type) {
     io::instruction_example e;
@@ -158,7 +162,8 @@ inline std::vector<io::tokenized_example> tokenize(const std::vector<io::instruc
                                                    const io::tokenizer& tokenizer) {
     std::vector<io::tokenized_example> out;
     out.reserve(examples.size());
-    for (const auto& e : examples) out.push_back(io::tokenize_example(e, tokenizer, io::prompt_template::plain, 64));
+    for (const auto& e : examples)
+        out.push_back(io::tokenize_example(e, tokenizer, io::prompt_template::plain, 64));
     return out;
 }
 
@@ -169,10 +174,11 @@ struct demo_data {
     world w;
     std::unique_ptr<io::tokenizer> tokenizer;
     llama::llama_config model_config;
-    std::set<std::string> held_out_problems;          // never in pretraining or fine-tuning text
-    std::vector<io::tokenized_example> instructions;  // held-out facts (task 1), then problems (task 0), instruction format
-    std::vector<std::string> instruction_kind;        // "knowledge" or the problem's skill
-    std::vector<io::tokenized_example> probe;         // the held-out facts in the pretraining format
+    std::set<std::string> held_out_problems;  // never in pretraining or fine-tuning text
+    // The held-out facts (task 1), then the held-out problems (task 0), in the instruction format.
+    std::vector<io::tokenized_example> instructions;
+    std::vector<std::string> instruction_kind;  // "knowledge" or the problem's skill
+    std::vector<io::tokenized_example> probe;   // the held-out facts in the pretraining format
 };
 
 inline std::vector<io::instruction_example> held_out_sets(const demo_config& config, demo_data& d,
@@ -200,7 +206,8 @@ inline std::vector<io::instruction_example> held_out_sets(const demo_config& con
 
 // A word-level SentencePiece model (one piece per word of the world and the skills) in `folder`, and
 // the config of a LLaMA over it.
-inline llama::llama_config make_tokenizer(const demo_config& config, const world& w, const std::filesystem::path& folder) {
+inline llama::llama_config make_tokenizer(const demo_config& config, const world& w,
+                                          const std::filesystem::path& folder) {
     std::vector<std::string> words = w.vocabulary();
     for (const auto& word : skill_vocabulary()) words.push_back(word);
     std::sort(words.begin(), words.end());
@@ -226,7 +233,8 @@ inline llama::llama_config make_tokenizer(const demo_config& config, const world
 }
 
 // Pretraining documents: every fact in three forms, cycled, and fresh skill problems in the raw format.
-inline std::vector<io::instruction_example> pretraining_corpus(const demo_config& config, const demo_data& d) {
+inline std::vector<io::instruction_example> pretraining_corpus(const demo_config& config,
+                                                               const demo_data& d) {
     const std::vector<fact>& facts = d.w.facts();
     const index documents = config.pretrain_steps * config.pretrain_batch;
     const auto problems = static_cast<index>(config.pretrain_skill_share * static_cast<double>(documents));
@@ -245,7 +253,8 @@ inline std::vector<io::instruction_example> pretraining_corpus(const demo_config
 
 // Fine-tuning data of `size` units: skill instructions, and knowledge_share as many questions about
 // the fine-tuning entities.
-inline std::vector<io::instruction_example> finetuning_data(const demo_config& config, const demo_data& d, index size) {
+inline std::vector<io::instruction_example> finetuning_data(const demo_config& config, const demo_data& d,
+                                                            index size) {
     std::vector<io::instruction_example> data;
     const index problems = config.unit * size;
     problem_source source(config.seed + 100 + static_cast<std::uint64_t>(size), d.held_out_problems);
@@ -286,14 +295,17 @@ inline std::optional<moe::adapter_config> adapter_for(method m, const demo_confi
 }
 
 template <class T>
-std::pair<accuracies, std::vector<train::router_usage>> score(llama::llama_model<T>& model, const demo_data& d) {
+std::pair<accuracies, std::vector<train::router_usage>> score(llama::llama_model<T>& model,
+                                                              const demo_data& d) {
     const std::vector<std::int64_t> stop = {d.tokenizer->eos_id()};
-    const auto main = train::evaluate(model, std::span<const io::tokenized_example>(d.instructions), d.tokenizer->pad_id(),
-                                      stop, {.batch_size = 64, .max_new_tokens = 8, .require_stop = true});
-    const auto probe = train::evaluate(model, std::span<const io::tokenized_example>(d.probe), d.tokenizer->pad_id(), stop,
-                                       {.batch_size = 64, .max_new_tokens = 1, .require_stop = false});
+    const auto main =
+        train::evaluate(model, std::span<const io::tokenized_example>(d.instructions), d.tokenizer->pad_id(),
+                        stop, {.batch_size = 64, .max_new_tokens = 8, .require_stop = true});
+    const auto probe =
+        train::evaluate(model, std::span<const io::tokenized_example>(d.probe), d.tokenizer->pad_id(), stop,
+                        {.batch_size = 64, .max_new_tokens = 1, .require_stop = false});
     accuracies a;
-    std::map<std::string, std::pair<index, index>> counts;   // kind -> (correct, total)
+    std::map<std::string, std::pair<index, index>> counts;  // kind -> (correct, total)
     for (std::size_t i = 0; i < d.instructions.size(); ++i) {
         auto& [correct, total] = counts[d.instruction_kind[i]];
         correct += main.correct[i] == 1;
@@ -306,10 +318,160 @@ std::pair<accuracies, std::vector<train::router_usage>> score(llama::llama_model
         else
             a.skills[kind] = accuracy;
     }
-    for (const auto& [kind, accuracy] : a.skills) a.downstream += accuracy / static_cast<double>(a.skills.size());
+    for (const auto& [kind, accuracy] : a.skills)
+        a.downstream += accuracy / static_cast<double>(a.skills.size());
     a.knowledge_probe = probe.exact_match.accuracy();
     return {a, main.routers};
 }
+
+inline void check_sizes(const demo_config& config) {
+    if (config.sizes.empty() || !std::ranges::is_sorted(config.sizes, std::ranges::less_equal{}) ||
+        config.sizes.front() < 1)
+        fail<value_error>("demo: the fine-tuning sizes must be positive and strictly increasing, got [{}]",
+                          fmt::join(config.sizes, ", "));
+}
+
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Trains until the trainer's epochs are done, showing progress; returns the last step's loss (0 when
+// there was no step).
+template <class T>
+double train_to_end(train::trainer<T>& trainer, train::progress_display& progress) {
+    double final_loss = 0;
+    while (!trainer.finished()) {
+        const auto report = trainer.train_step();
+        progress.update(report);
+        final_loss = report.loss;
+    }
+    return final_loss;
+}
+
+// A seeded HF-style initialisation: the norms' weights 1, every other weight drawn from N(0, 0.02^2).
+template <class T>
+void initialise_weights(llama::llama_model<T>& model, std::uint64_t seed) {
+    random_generator init(seed, 5);
+    for (const auto& t : model.layout().tensors()) {
+        const bool norm = t.name.find("norm") != std::string::npos;
+        for (index i = 0; i < t.size(); ++i)
+            model.base().values()[t.offset + i] = norm ? T(1) : static_cast<T>(0.02 * init.normal());
+    }
+}
+
+// The experiment's stages, in the order run_demo calls them, and what they share: the settings, the
+// output folder, the log, the data, and the results they fill in.
+template <scalar T>
+class experiment {
+public:
+    experiment(const demo_config& config, const std::filesystem::path& out,
+               const std::function<void(const std::string&)>& log)
+        : config_(config), out_(out), base_dir_(out / "base-model"), log_(log), d_(config) {
+        results_.config = config;
+    }
+
+    // The tokenizer, written to the base model's folder, and the held-out evaluation sets, tokenized.
+    void prepare_data() {
+        std::vector<io::instruction_example> probe;
+        const auto instructions = held_out_sets(config_, d_, probe);
+        std::filesystem::create_directories(base_dir_);
+        d_.model_config = make_tokenizer(config_, d_.w, base_dir_);
+        d_.tokenizer = io::load_tokenizer(base_dir_, d_.model_config);
+        d_.instructions = tokenize(instructions, *d_.tokenizer);
+        d_.probe = tokenize(probe, *d_.tokenizer);
+        results_.vocabulary = d_.model_config.vocab_size;
+    }
+
+    // Pretraining, from a seeded HF-style initialisation; the result is saved as a HF folder.
+    void pretrain() {
+        llama::llama_model<T> model(d_.model_config, std::nullopt, {.train_base = true});
+        initialise_weights(model, config_.seed);
+        results_.parameters = model.layout().total();
+        const auto corpus = pretraining_corpus(config_, d_);
+        log_(fmt::format(
+            "pretraining a LLaMA (d {}, {} layers, {} heads, ffn {}, vocabulary {}: {} parameters) on {} "
+            "documents: the {} facts in three forms, and skill problems in a raw format",
+            config_.hidden, config_.layers, config_.heads, config_.ffn, results_.vocabulary,
+            results_.parameters, corpus.size(), d_.w.facts().size()));
+        const auto t0 = std::chrono::steady_clock::now();
+        train::trainer<T> trainer(model, tokenize(corpus, *d_.tokenizer), d_.tokenizer->pad_id(),
+                                  {.epochs = 1,
+                                   .batch_size = config_.pretrain_batch,
+                                   .learning_rate = config_.pretrain_lr,
+                                   .seed = config_.seed});
+        train::progress_display progress("pretrain", 100);
+        results_.pretrain_final_loss = train_to_end(trainer, progress);
+        results_.pretrain_seconds = seconds_since(t0);
+        io::save_hf_checkpoint(base_dir_, model);
+    }
+
+    // The base model, loaded back as a user's model would be.
+    void score_base_model() {
+        const auto base = io::load_pretrained<T>(base_dir_);
+        results_.base = score(*base, d_).first;
+        log_(
+            fmt::format("base model: held-out knowledge {:.2f} (instruction format), {:.2f} (pretraining "
+                        "format); skills in the instruction format {:.2f}",
+                        results_.base.knowledge, results_.base.knowledge_probe, results_.base.downstream));
+    }
+
+    // Every method, each from the base model, on `size` units of fine-tuning data.
+    void finetune_every_method(index size) {
+        const auto data = tokenize(finetuning_data(config_, d_, size), *d_.tokenizer);
+        for (const method_spec& m : methods) results_.runs.push_back(finetune(m, size, data));
+    }
+
+    // The results, with the time since the experiment began.
+    demo_results finish() {
+        results_.total_seconds = seconds_since(started_);
+        return std::move(results_);
+    }
+
+private:
+    // Fine-tunes the base model by `m` and scores it; keeps the LoRAMoE + LBC adapter of the largest
+    // size.
+    run_result finetune(const method_spec& m, index size, const std::vector<io::tokenized_example>& data) {
+        ++run_number_;
+        const auto adapter = adapter_for(m.id, config_);
+        llama::llama_model<T> model(io::read_llama_config(base_dir_), adapter,
+                                    {.train_base = m.id == method::full, .seed = config_.seed});
+        io::load_base_weights(base_dir_, model);
+        model.reset_adapters(config_.seed);
+        const auto t0 = std::chrono::steady_clock::now();
+        train::trainer<T> trainer(
+            model, data, d_.tokenizer->pad_id(),
+            {.epochs = 1,
+             .batch_size = config_.finetune_batch,
+             .learning_rate = m.id == method::full ? config_.full_lr : config_.adapter_lr,
+             .seed = config_.seed});
+        const index total_runs = static_cast<index>(config_.sizes.size() * methods.size());
+        train::progress_display progress(fmt::format("[{}/{}] {} {}x", run_number_, total_runs, m.key, size),
+                                         200);
+        run_result r;
+        r.method = m.key;
+        r.size = size;
+        r.examples = static_cast<index>(data.size());
+        r.final_loss = train_to_end(trainer, progress);
+        r.seconds = seconds_since(t0);
+        auto [scores, routers] = score(model, d_);
+        r.scores = scores;
+        r.routers = std::move(routers);
+        log_(fmt::format("{} {}x ({} examples, {:.0f}s): knowledge {:.2f}, probe {:.2f}, skills {:.2f}",
+                         m.key, size, data.size(), r.seconds, r.scores.knowledge, r.scores.knowledge_probe,
+                         r.scores.downstream));
+        if (m.id == method::loramoe_lbc && size == config_.sizes.back())
+            io::save_adapter(out_ / "adapter-loramoe-lbc", model);
+        return r;
+    }
+
+    const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    const demo_config& config_;
+    const std::filesystem::path out_, base_dir_;
+    const std::function<void(const std::string&)>& log_;
+    demo_data d_;
+    demo_results results_;
+    index run_number_ = 0;  // in [1, sizes x methods]: the progress display's count
+};
 
 }  // namespace detail
 
@@ -318,103 +480,13 @@ std::pair<accuracies, std::vector<train::router_usage>> score(llama::llama_model
 template <scalar T = float>
 demo_results run_demo(const demo_config& config, const std::filesystem::path& out,
                       const std::function<void(const std::string&)>& log) {
-    using clock = std::chrono::steady_clock;
-    auto since = [](clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); };
-    if (config.sizes.empty() || !std::ranges::is_sorted(config.sizes, std::ranges::less_equal{}) ||
-        config.sizes.front() < 1)
-        fail<value_error>("demo: the fine-tuning sizes must be positive and strictly increasing, got [{}]",
-                          fmt::join(config.sizes, ", "));
-    const auto started = clock::now();
-    demo_results results;
-    results.config = config;
-    detail::demo_data d(config);
-
-    const auto instructions = [&] {
-        std::vector<io::instruction_example> probe;
-        auto main = detail::held_out_sets(config, d, probe);
-        return std::pair{std::move(main), std::move(probe)};
-    }();
-    const std::filesystem::path base_dir = out / "base-model";
-    std::filesystem::create_directories(base_dir);
-    d.model_config = detail::make_tokenizer(config, d.w, base_dir);
-    d.tokenizer = io::load_tokenizer(base_dir, d.model_config);
-    d.instructions = detail::tokenize(instructions.first, *d.tokenizer);
-    d.probe = detail::tokenize(instructions.second, *d.tokenizer);
-    results.vocabulary = d.model_config.vocab_size;
-
-    {   // Pretraining, from a seeded HF-style initialisation; the result is saved as a HF folder.
-        llama::llama_model<T> model(d.model_config, std::nullopt, {.train_base = true});
-        random_generator init(config.seed, 5);
-        for (const auto& t : model.layout().tensors()) {
-            const bool norm = t.name.find("norm") != std::string::npos;
-            for (index i = 0; i < t.size(); ++i)
-                model.base().values()[t.offset + i] = norm ? T(1) : static_cast<T>(0.02 * init.normal());
-        }
-        results.parameters = model.layout().total();
-        const auto corpus = detail::pretraining_corpus(config, d);
-        log(fmt::format("pretraining a LLaMA (d {}, {} layers, {} heads, ffn {}, vocabulary {}: {} parameters) on {} "
-                        "documents: the {} facts in three forms, and skill problems in a raw format",
-                        config.hidden, config.layers, config.heads, config.ffn, results.vocabulary, results.parameters,
-                        corpus.size(), d.w.facts().size()));
-        const auto t0 = clock::now();
-        train::trainer<T> trainer(model, detail::tokenize(corpus, *d.tokenizer), d.tokenizer->pad_id(),
-                                  {.epochs = 1, .batch_size = config.pretrain_batch, .learning_rate = config.pretrain_lr,
-                                   .seed = config.seed});
-        train::progress_display progress("pretrain", 100);
-        while (!trainer.finished()) {
-            const auto report = trainer.train_step();
-            progress.update(report);
-            results.pretrain_final_loss = report.loss;
-        }
-        results.pretrain_seconds = since(t0);
-        io::save_hf_checkpoint(base_dir, model);
-    }
-    {   // The base model, loaded back as a user's model would be.
-        const auto base = io::load_pretrained<T>(base_dir);
-        results.base = detail::score(*base, d).first;
-        log(fmt::format("base model: held-out knowledge {:.2f} (instruction format), {:.2f} (pretraining format); "
-                        "skills in the instruction format {:.2f}",
-                        results.base.knowledge, results.base.knowledge_probe, results.base.downstream));
-    }
-
-    const index total_runs = static_cast<index>(config.sizes.size() * methods.size());
-    index run_number = 0;
-    for (index size : config.sizes) {
-        const auto data = detail::tokenize(detail::finetuning_data(config, d, size), *d.tokenizer);
-        for (const method_spec& m : methods) {
-            ++run_number;
-            const auto adapter = detail::adapter_for(m.id, config);
-            llama::llama_model<T> model(io::read_llama_config(base_dir), adapter,
-                                     {.train_base = m.id == method::full, .seed = config.seed});
-            io::load_base_weights(base_dir, model);
-            model.reset_adapters(config.seed);
-            const auto t0 = clock::now();
-            train::trainer<T> trainer(model, data, d.tokenizer->pad_id(),
-                                      {.epochs = 1, .batch_size = config.finetune_batch,
-                                       .learning_rate = m.id == method::full ? config.full_lr : config.adapter_lr,
-                                       .seed = config.seed});
-            train::progress_display progress(fmt::format("[{}/{}] {} {}x", run_number, total_runs, m.key, size), 200);
-            run_result r;
-            r.method = m.key;
-            r.size = size;
-            r.examples = static_cast<index>(data.size());
-            while (!trainer.finished()) {
-                const auto report = trainer.train_step();
-                progress.update(report);
-                r.final_loss = report.loss;
-            }
-            r.seconds = since(t0);
-            auto [scores, routers] = detail::score(model, d);
-            r.scores = scores;
-            r.routers = std::move(routers);
-            log(fmt::format("{} {}x ({} examples, {:.0f}s): knowledge {:.2f}, probe {:.2f}, skills {:.2f}", m.key, size,
-                            data.size(), r.seconds, r.scores.knowledge, r.scores.knowledge_probe, r.scores.downstream));
-            if (m.id == method::loramoe_lbc && size == config.sizes.back()) io::save_adapter(out / "adapter-loramoe-lbc", model);
-            results.runs.push_back(std::move(r));
-        }
-    }
-    results.total_seconds = since(started);
-    return results;
+    detail::check_sizes(config);
+    detail::experiment<T> experiment(config, out, log);
+    experiment.prepare_data();
+    experiment.pretrain();
+    experiment.score_base_model();
+    for (index size : config.sizes) experiment.finetune_every_method(size);
+    return experiment.finish();
 }
 
 }  // namespace loramoe::demo

@@ -150,6 +150,33 @@ inline void open(std::string& out, double width, double height) {
         std::ceil(width), std::ceil(height), font_size);
 }
 
+// The title, bold and centred across the top.
+inline void title_text(std::string& out, double width, const std::vector<std::string>& lines) {
+    text(out, width / 2, 16 + title_size, lines, "middle", align::top, R"(font-weight="bold")", title_size,
+         title_line_height);
+}
+
+// Text turned to read upwards, its first line's baseline through (x, y): an axis or colour bar caption.
+inline void vertical_text(std::string& out, double x, double y, const std::vector<std::string>& lines) {
+    text(out, x, y, lines, "middle", align::top,
+         fmt::format(R"~(transform="rotate(-90 {:.1f} {:.1f})")~", x, y));
+}
+
+// One <line>, without a line break; `attributes` follow the stroke (a width, a dash).
+inline void segment(std::string& out, double x1, double y1, double x2, double y2, std::string_view stroke,
+                    std::string_view attributes = {}) {
+    fmt::format_to(std::back_inserter(out),
+                   R"(<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="{}"{}/>)", x1, y1, x2, y2,
+                   stroke, attributes);
+}
+
+// A data point's marker, without a line break: a dot with a white rim, so that crossing lines stay apart.
+inline void marker(std::string& out, double x, double y, std::string_view colour) {
+    fmt::format_to(std::back_inserter(out),
+                   R"(<circle cx="{:.1f}" cy="{:.1f}" r="3.5" fill="{}" stroke="#ffffff" stroke-width="1"/>)",
+                   x, y, colour);
+}
+
 inline void check_range(std::string_view what, double low, double high) {
     if (!std::isfinite(low) || !std::isfinite(high) || !(low < high))
         fail<value_error>("{}: the range [{}, {}] must be finite with min < max", what, low, high);
@@ -187,6 +214,14 @@ inline std::string compact(double v) {
 inline constexpr std::array<std::string_view, 8> series_colours = {
     "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#f0e442"};
 
+inline std::string_view series_colour(std::size_t k) {
+    return series_colours[k % series_colours.size()];
+}
+
+inline std::string_view dash_attribute(bool dashed) {
+    return dashed ? R"( stroke-dasharray="7 5")" : "";
+}
+
 struct rgb {
     double r, g, b;  // 0 .. 255
 };
@@ -219,12 +254,10 @@ inline std::string_view text_colour_on(const rgb& c) {
     return (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) ? "#000000" : "#ffffff";
 }
 
-}  // namespace detail::svg
+// The line chart: its input checked, where everything goes, and its parts.
 
-inline std::string render_svg(const line_chart& chart) {
-    namespace s = detail::svg;
-    s::check_range("line_chart: y", chart.y_min, chart.y_max);
-    std::vector<double> xs;  // every x, sorted and distinct: the x range, and the log axis's ticks
+inline void check_line_chart(const line_chart& chart) {
+    check_range("line_chart: y", chart.y_min, chart.y_max);
     for (const auto& series : chart.series) {
         if (series.x.size() != series.y.size())
             fail<value_error>("line_chart: series '{}' has {} x values but {} y values", series.name,
@@ -241,104 +274,129 @@ inline std::string render_svg(const line_chart& chart) {
                     "line_chart: series '{}' has y[{}] = {} (NaN marks a gap; infinity is not allowed)",
                     series.name, i, series.y[i]);
         }
-        xs.insert(xs.end(), series.x.begin(), series.x.end());
     }
+}
+
+// Every x, sorted and distinct: the x range, and the log axis's ticks.
+inline std::vector<double> distinct_xs(const line_chart& chart) {
+    std::vector<double> xs;
+    for (const auto& series : chart.series) xs.insert(xs.end(), series.x.begin(), series.x.end());
     std::sort(xs.begin(), xs.end());
     xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
+    return xs;
+}
 
-    // x range in axis units (log10 x on a log axis), padded so that end markers clear the axes.
-    const auto axis = [&](double x) { return chart.log_x ? std::log10(x) : x; };
-    double low = xs.empty() ? 0 : axis(xs.front()), high = xs.empty() ? 1 : axis(xs.back());
-    const double pad = low < high ? (high - low) * 0.04 : chart.log_x ? 1 : std::max(1.0, std::abs(low) / 2);
-    low -= pad;
-    high += pad;
+// x in axis units: log10 x on a log axis.
+inline double axis_value(double x, bool log_x) {
+    return log_x ? std::log10(x) : x;
+}
 
-    // x ticks in data units: on a log axis the data's own x values when few or when no decade falls in
-    // the range, else the decades.
-    std::vector<double> x_ticks;
-    if (!chart.log_x) {
-        x_ticks = s::nice_ticks(low, high).values;
-    } else if (!xs.empty() && (xs.size() <= 10 || std::ceil(low) > high)) {
-        x_ticks = xs;
-    } else {
-        for (double k = std::ceil(low); k <= high; ++k) x_ticks.push_back(std::pow(10.0, k));
+struct axis_range {
+    double low, high;
+};
+
+// The x range in axis units, padded so that end markers clear the axes.
+inline axis_range x_range(const std::vector<double>& xs, bool log_x) {
+    double low = xs.empty() ? 0 : axis_value(xs.front(), log_x),
+           high = xs.empty() ? 1 : axis_value(xs.back(), log_x);
+    const double pad = low < high ? (high - low) * 0.04 : log_x ? 1 : std::max(1.0, std::abs(low) / 2);
+    return {low - pad, high + pad};
+}
+
+// x ticks in data units: on a log axis the data's own x values when few or when no decade falls in
+// the range, else the decades.
+inline std::vector<double> x_tick_values(const std::vector<double>& xs, bool log_x, axis_range range) {
+    if (!log_x) return nice_ticks(range.low, range.high).values;
+    if (!xs.empty() && (xs.size() <= 10 || std::ceil(range.low) > range.high)) return xs;
+    std::vector<double> decades;
+    for (double k = std::ceil(range.low); k <= range.high; ++k) decades.push_back(std::pow(10.0, k));
+    return decades;
+}
+
+// Left to right: y label, y tick labels, plot, legend; top to bottom: title, plot, x axis.
+struct line_chart_layout {
+    static constexpr double plot_w = 520, plot_h = 300, tick = 5, entry_h = 20;
+    bool log_x;
+    axis_range x_axis;  // the x range, in axis units
+    double y_min, y_max;
+    std::vector<double> x_ticks;  // data units
+    ticks y_ticks;
+    std::vector<std::string> y_tick_labels, title, x_label, y_label, names;
+    double left, top, bottom, legend_x, width, height;
+
+    double px(double data_x) const {
+        return left + (axis_value(data_x, log_x) - x_axis.low) / (x_axis.high - x_axis.low) * plot_w;
     }
-    const s::ticks y_ticks = s::nice_ticks(chart.y_min, chart.y_max);
-    std::vector<std::string> y_tick_labels;
-    for (double v : y_ticks.values) y_tick_labels.push_back(fmt::format("{:.{}f}", v, y_ticks.decimals));
+    double py(double data_y) const { return top + plot_h - (data_y - y_min) / (y_max - y_min) * plot_h; }
+};
 
-    // Layout, left to right: y label, y tick labels, plot, legend; top to bottom: title, plot, x axis.
-    const auto title = s::lines_of(chart.title), x_label = s::lines_of(chart.x_label),
-               y_label = s::lines_of(chart.y_label);
-    std::vector<std::string> names;
-    for (const auto& series : chart.series) names.push_back(series.name);
-    constexpr double plot_w = 520, plot_h = 300, tick = 5, entry_h = 20;
-    const double left =
-        14 + s::line_height * static_cast<double>(y_label.size()) + s::width(y_tick_labels) + 14;
-    const double top = 16 + s::title_line_height * static_cast<double>(title.size()) + 14;
-    const double legend_x = left + plot_w + 24;
-    const double width = std::max(names.empty() ? left + plot_w + 24 : legend_x + 40 + s::width(names) + 12,
-                                  s::width(title, s::title_size) + 32);
-    const double legend_h = entry_h * static_cast<double>(names.size());
-    const double height = top + std::max(plot_h, legend_h) + tick + 22 +
-                          s::line_height * static_cast<double>(x_label.size()) + 12;
-    const auto px = [&](double x) { return left + (axis(x) - low) / (high - low) * plot_w; };
-    const auto py = [&](double y) {
-        return top + plot_h - (y - chart.y_min) / (chart.y_max - chart.y_min) * plot_h;
-    };
+inline line_chart_layout layout_of(const line_chart& chart) {
+    line_chart_layout layout;
+    const std::vector<double> xs = distinct_xs(chart);
+    layout.log_x = chart.log_x;
+    layout.x_axis = x_range(xs, chart.log_x);
+    layout.y_min = chart.y_min;
+    layout.y_max = chart.y_max;
+    layout.x_ticks = x_tick_values(xs, chart.log_x, layout.x_axis);
+    layout.y_ticks = nice_ticks(chart.y_min, chart.y_max);
+    for (double v : layout.y_ticks.values)
+        layout.y_tick_labels.push_back(fmt::format("{:.{}f}", v, layout.y_ticks.decimals));
+    layout.title = lines_of(chart.title);
+    layout.x_label = lines_of(chart.x_label);
+    layout.y_label = lines_of(chart.y_label);
+    for (const auto& series : chart.series) layout.names.push_back(series.name);
+    layout.left =
+        14 + line_height * static_cast<double>(layout.y_label.size()) + width(layout.y_tick_labels) + 14;
+    layout.top = 16 + title_line_height * static_cast<double>(layout.title.size()) + 14;
+    layout.bottom = layout.top + layout.plot_h;
+    layout.legend_x = layout.left + layout.plot_w + 24;
+    layout.width = std::max(layout.names.empty() ? layout.left + layout.plot_w + 24
+                                                 : layout.legend_x + 40 + width(layout.names) + 12,
+                            width(layout.title, title_size) + 32);
+    const double legend_h = layout.entry_h * static_cast<double>(layout.names.size());
+    layout.height = layout.top + std::max(layout.plot_h, legend_h) + layout.tick + 22 +
+                    line_height * static_cast<double>(layout.x_label.size()) + 12;
+    return layout;
+}
 
-    std::string out;
-    auto it = std::back_inserter(out);
-    s::open(out, width, height);
-    fmt::format_to(
-        it,
-        R"(<defs><clipPath id="plot-area"><rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}"/>)"
-        "</clipPath></defs>\n",
-        left - 6, top - 6, plot_w + 12, plot_h + 12);  // markers on the y range's edge stay whole
-    s::text(out, width / 2, 16 + s::title_size, title, "middle", s::align::top, R"(font-weight="bold")",
-            s::title_size, s::title_line_height);
-
-    // Grid, axes, ticks; x tick labels that would overlap the previous one are left out.
-    const double bottom = top + plot_h;
+// Grid, axes, ticks and axis labels; x tick labels that would overlap the previous one are left out.
+inline void draw_grid_and_axes(std::string& out, const line_chart_layout& layout) {
     double last_right = -1e300;
-    for (double x : x_ticks) {
-        const double at = px(x);
-        const std::string label = s::compact(x);
-        const double half = s::width({label}) / 2;
-        if (at < left - 0.5 || at > left + plot_w + 0.5 || at - half < last_right + 6) continue;
+    for (double x : layout.x_ticks) {
+        const double at = layout.px(x);
+        const std::string label = compact(x);
+        const double half = width({label}) / 2;
+        if (at < layout.left - 0.5 || at > layout.left + layout.plot_w + 0.5 || at - half < last_right + 6)
+            continue;
         last_right = at + half;
-        fmt::format_to(it,
-                       R"(<line x1="{0:.1f}" y1="{1:.1f}" x2="{0:.1f}" y2="{2:.1f}" stroke="#e5e5e5"/>)"
-                       R"(<line x1="{0:.1f}" y1="{2:.1f}" x2="{0:.1f}" y2="{3:.1f}" stroke="#444444"/>)"
-                       "\n",
-                       at, top, bottom, bottom + tick);
-        s::text(out, at, bottom + tick + 14, {label}, "middle", s::align::top);
+        segment(out, at, layout.top, at, layout.bottom, "#e5e5e5");
+        segment(out, at, layout.bottom, at, layout.bottom + layout.tick, "#444444");
+        out += '\n';
+        text(out, at, layout.bottom + layout.tick + 14, {label}, "middle", align::top);
     }
-    for (std::size_t i = 0; i < y_ticks.values.size(); ++i) {
-        const double at = py(y_ticks.values[i]);
-        fmt::format_to(it,
-                       R"(<line x1="{0:.1f}" y1="{2:.1f}" x2="{1:.1f}" y2="{2:.1f}" stroke="#e5e5e5"/>)"
-                       R"(<line x1="{3:.1f}" y1="{2:.1f}" x2="{0:.1f}" y2="{2:.1f}" stroke="#444444"/>)"
-                       "\n",
-                       left, left + plot_w, at, left - tick);
-        s::text(out, left - tick - 4, at, {y_tick_labels[i]}, "end", s::align::middle);
+    for (std::size_t i = 0; i < layout.y_ticks.values.size(); ++i) {
+        const double at = layout.py(layout.y_ticks.values[i]);
+        segment(out, layout.left, at, layout.left + layout.plot_w, at, "#e5e5e5");
+        segment(out, layout.left - layout.tick, at, layout.left, at, "#444444");
+        out += '\n';
+        text(out, layout.left - layout.tick - 4, at, {layout.y_tick_labels[i]}, "end", align::middle);
     }
-    fmt::format_to(it,
+    fmt::format_to(std::back_inserter(out),
                    R"(<path d="M{0:.1f},{1:.1f}V{2:.1f}H{3:.1f}" fill="none" stroke="#444444"/>)"
                    "\n",
-                   left, top, bottom, left + plot_w);
-    s::text(out, left + plot_w / 2, bottom + tick + 22 + s::line_height, x_label, "middle", s::align::top);
-    const double y_label_x = 14 + s::line_height * 0.8, y_label_y = top + plot_h / 2;
-    s::text(out, y_label_x, y_label_y, y_label, "middle", s::align::top,
-            fmt::format(R"~(transform="rotate(-90 {:.1f} {:.1f})")~", y_label_x, y_label_y));
+                   layout.left, layout.top, layout.bottom, layout.left + layout.plot_w);
+    text(out, layout.left + layout.plot_w / 2, layout.bottom + layout.tick + 22 + line_height, layout.x_label,
+         "middle", align::top);
+    vertical_text(out, 14 + line_height * 0.8, layout.top + layout.plot_h / 2, layout.y_label);
+}
 
-    // Series, clipped to the plot; a NaN y starts a new piece of the line.
+// Series, clipped to the plot; a NaN y starts a new piece of the line.
+inline void draw_series(std::string& out, const line_chart& chart, const line_chart_layout& layout) {
     out +=
         R"~(<g clip-path="url(#plot-area)" stroke-width="2" stroke-linejoin="round" stroke-linecap="round">)~"
         "\n";
     for (std::size_t k = 0; k < chart.series.size(); ++k) {
         const auto& series = chart.series[k];
-        const std::string_view colour = s::series_colours[k % s::series_colours.size()];
         std::string d;
         bool pen_down = false;
         for (std::size_t i = 0; i < series.x.size(); ++i) {
@@ -346,45 +404,40 @@ inline std::string render_svg(const line_chart& chart) {
                 pen_down = false;
                 continue;
             }
-            fmt::format_to(std::back_inserter(d), "{}{:.1f},{:.1f}", pen_down ? 'L' : 'M', px(series.x[i]),
-                           py(series.y[i]));
+            fmt::format_to(std::back_inserter(d), "{}{:.1f},{:.1f}", pen_down ? 'L' : 'M',
+                           layout.px(series.x[i]), layout.py(series.y[i]));
             pen_down = true;
         }
         if (!d.empty())
-            fmt::format_to(it,
+            fmt::format_to(std::back_inserter(out),
                            R"(<path d="{}" fill="none" stroke="{}"{}/>)"
                            "\n",
-                           d, colour, series.dashed ? R"( stroke-dasharray="7 5")" : "");
+                           d, series_colour(k), dash_attribute(series.dashed));
         for (std::size_t i = 0; i < series.x.size(); ++i)
-            if (!std::isnan(series.y[i]))
-                fmt::format_to(
-                    it,
-                    R"(<circle cx="{:.1f}" cy="{:.1f}" r="3.5" fill="{}" stroke="#ffffff" stroke-width="1"/>)"
-                    "\n",
-                    px(series.x[i]), py(series.y[i]), colour);
+            if (!std::isnan(series.y[i])) {
+                marker(out, layout.px(series.x[i]), layout.py(series.y[i]), series_colour(k));
+                out += '\n';
+            }
     }
     out += "</g>\n";
-
-    // Legend: each series' colour, dash and marker, then its name.
-    for (std::size_t k = 0; k < chart.series.size(); ++k) {
-        const std::string_view colour = s::series_colours[k % s::series_colours.size()];
-        const double y = top + 10 + entry_h * static_cast<double>(k);
-        fmt::format_to(
-            it,
-            R"(<line x1="{0:.1f}" y1="{2:.1f}" x2="{1:.1f}" y2="{2:.1f}" stroke="{3}" stroke-width="2"{4}/>)"
-            R"(<circle cx="{5:.1f}" cy="{2:.1f}" r="3.5" fill="{3}" stroke="#ffffff" stroke-width="1"/>)"
-            "\n",
-            legend_x, legend_x + 30, y, colour, chart.series[k].dashed ? R"( stroke-dasharray="7 5")" : "",
-            legend_x + 15);
-        s::text(out, legend_x + 38, y, {names[k]}, "start", s::align::middle);
-    }
-    out += "</svg>\n";
-    return out;
 }
 
-inline std::string render_svg(const heatmap& map) {
-    namespace s = detail::svg;
-    s::check_range("heatmap: colour scale", map.min, map.max);
+// Legend: each series' colour, dash and marker, then its name.
+inline void draw_legend(std::string& out, const line_chart& chart, const line_chart_layout& layout) {
+    for (std::size_t k = 0; k < chart.series.size(); ++k) {
+        const double y = layout.top + 10 + layout.entry_h * static_cast<double>(k);
+        segment(out, layout.legend_x, y, layout.legend_x + 30, y, series_colour(k),
+                fmt::format(R"( stroke-width="2"{})", dash_attribute(chart.series[k].dashed)));
+        marker(out, layout.legend_x + 15, y, series_colour(k));
+        out += '\n';
+        text(out, layout.legend_x + 38, y, {layout.names[k]}, "start", align::middle);
+    }
+}
+
+// The heatmap: its input checked, where everything goes, and its parts.
+
+inline void check_heatmap(const heatmap& map) {
+    check_range("heatmap: colour scale", map.min, map.max);
     if (map.values.size() != map.row_labels.size())
         fail<value_error>("heatmap: {} rows of values but {} row labels", map.values.size(),
                           map.row_labels.size());
@@ -398,78 +451,128 @@ inline std::string render_svg(const heatmap& map) {
                     "heatmap: value [{}][{}] is {} (NaN marks a missing value; infinity is not allowed)", r,
                     c, map.values[r][c]);
     }
+}
 
-    // Layout, left to right: row labels, cells, colour bar, its labels, its caption; top to bottom:
-    // title, column labels (wrapped to about 20 characters), cells.
-    const auto title = s::lines_of(map.title), caption = s::lines_of(map.colour_label);
+// Left to right: row labels, cells, colour bar, its labels, its caption; top to bottom: title, column
+// labels (wrapped to about 20 characters), cells.
+struct heatmap_layout {
+    static constexpr double cell_h = 34, bar_w = 16, gap = 8;
+    std::vector<std::string> title, caption, ends;  // ends: the colour scale's max, then its min
     std::vector<std::vector<std::string>> rows, columns;
-    double row_w = 0, cell_w = 64;
+    double cell_w, left, header_bottom, top, bar_x, bar_h, caption_x, width, height;
+};
+
+inline heatmap_layout layout_of(const heatmap& map) {
+    heatmap_layout layout;
+    layout.title = lines_of(map.title);
+    layout.caption = lines_of(map.colour_label);
+    double row_w = 0;
+    layout.cell_w = 64;
     std::size_t header_lines = 1;
     for (const auto& label : map.row_labels) {
-        rows.push_back(s::lines_of(label));
-        row_w = std::max(row_w, s::width(rows.back()));
+        layout.rows.push_back(lines_of(label));
+        row_w = std::max(row_w, width(layout.rows.back()));
     }
     for (const auto& label : map.column_labels) {
-        columns.push_back(s::lines_of(label, 20));
-        cell_w = std::max(cell_w, s::width(columns.back()) + 12);
-        header_lines = std::max(header_lines, columns.back().size());
+        layout.columns.push_back(lines_of(label, 20));
+        layout.cell_w = std::max(layout.cell_w, width(layout.columns.back()) + 12);
+        header_lines = std::max(header_lines, layout.columns.back().size());
     }
-    constexpr double cell_h = 34, bar_w = 16, gap = 8;
-    const double left = 16 + row_w + gap;
-    const double header_bottom = 16 + s::title_line_height * static_cast<double>(title.size()) + 10 +
-                                 s::line_height * static_cast<double>(header_lines);
-    const double top = header_bottom + gap;
-    const double grid_w = cell_w * static_cast<double>(columns.size()),
-                 grid_h = cell_h * static_cast<double>(rows.size());
-    const double bar_x = left + grid_w + 24, bar_h = std::max(grid_h, 120.0);
-    const std::vector<std::string> ends = {fmt::format("{:g}", map.max), fmt::format("{:g}", map.min)};
-    const double caption_x = bar_x + bar_w + 6 + s::width(ends) + 10 + s::line_height * 0.8;
-    const double width = std::max(caption_x + s::line_height * static_cast<double>(caption.size() - 1) + 12,
-                                  s::width(title, s::title_size) + 32);
-    const double height = top + bar_h + 16;
+    layout.left = 16 + row_w + layout.gap;
+    layout.header_bottom = 16 + title_line_height * static_cast<double>(layout.title.size()) + 10 +
+                           line_height * static_cast<double>(header_lines);
+    layout.top = layout.header_bottom + layout.gap;
+    const double grid_w = layout.cell_w * static_cast<double>(layout.columns.size()),
+                 grid_h = layout.cell_h * static_cast<double>(layout.rows.size());
+    layout.bar_x = layout.left + grid_w + 24;
+    layout.bar_h = std::max(grid_h, 120.0);
+    layout.ends = {fmt::format("{:g}", map.max), fmt::format("{:g}", map.min)};
+    layout.caption_x = layout.bar_x + layout.bar_w + 6 + width(layout.ends) + 10 + line_height * 0.8;
+    layout.width =
+        std::max(layout.caption_x + line_height * static_cast<double>(layout.caption.size() - 1) + 12,
+                 width(layout.title, title_size) + 32);
+    layout.height = layout.top + layout.bar_h + 16;
+    return layout;
+}
 
-    std::string out;
-    auto it = std::back_inserter(out);
-    s::open(out, width, height);
+// The colour scale as an SVG gradient, bottom (min) to top (max), for the colour bar.
+inline void draw_colour_scale_definition(std::string& out) {
     out += R"(<defs><linearGradient id="colour-scale" x1="0" y1="1" x2="0" y2="0">)";
-    for (std::size_t i = 0; i < s::scale_anchors.size(); ++i)
-        fmt::format_to(it, R"(<stop offset="{:g}" stop-color="{}"/>)",
-                       static_cast<double>(i) / static_cast<double>(s::scale_anchors.size() - 1),
-                       s::hex(s::scale_anchors[i]));
+    for (std::size_t i = 0; i < scale_anchors.size(); ++i)
+        fmt::format_to(std::back_inserter(out), R"(<stop offset="{:g}" stop-color="{}"/>)",
+                       static_cast<double>(i) / static_cast<double>(scale_anchors.size() - 1),
+                       hex(scale_anchors[i]));
     out += "</linearGradient></defs>\n";
-    s::text(out, width / 2, 16 + s::title_size, title, "middle", s::align::top, R"(font-weight="bold")",
-            s::title_size, s::title_line_height);
+}
 
-    for (std::size_t c = 0; c < columns.size(); ++c)
-        s::text(out, left + cell_w * (static_cast<double>(c) + 0.5), header_bottom - 4, columns[c], "middle",
-                s::align::bottom);
-    for (std::size_t r = 0; r < rows.size(); ++r) {
-        const double y = top + cell_h * static_cast<double>(r);
-        s::text(out, left - gap, y + cell_h / 2, rows[r], "end", s::align::middle);
-        for (std::size_t c = 0; c < columns.size(); ++c) {
-            const double v = map.values[r][c], x = left + cell_w * static_cast<double>(c);
+// Column labels, then each row: its label and its cells, each cell's value written on it.
+inline void draw_cells(std::string& out, const heatmap& map, const heatmap_layout& layout) {
+    for (std::size_t c = 0; c < layout.columns.size(); ++c)
+        text(out, layout.left + layout.cell_w * (static_cast<double>(c) + 0.5), layout.header_bottom - 4,
+             layout.columns[c], "middle", align::bottom);
+    for (std::size_t r = 0; r < layout.rows.size(); ++r) {
+        const double y = layout.top + layout.cell_h * static_cast<double>(r);
+        text(out, layout.left - layout.gap, y + layout.cell_h / 2, layout.rows[r], "end", align::middle);
+        for (std::size_t c = 0; c < layout.columns.size(); ++c) {
+            const double v = map.values[r][c], x = layout.left + layout.cell_w * static_cast<double>(c);
             const bool missing = std::isnan(v);
-            const s::rgb fill =
-                missing ? s::rgb{221, 221, 221} : s::scale_colour((v - map.min) / (map.max - map.min));
+            const rgb fill = missing ? rgb{221, 221, 221} : scale_colour((v - map.min) / (map.max - map.min));
             fmt::format_to(
-                it,
+                std::back_inserter(out),
                 R"(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}" stroke="#ffffff"/>)",
-                x, y, cell_w, cell_h, s::hex(fill));
-            s::text(out, x + cell_w / 2, y + cell_h / 2, {missing ? "n/a" : fmt::format("{:.2f}", v)},
-                    "middle", s::align::middle, fmt::format(R"(fill="{}")", s::text_colour_on(fill)));
+                x, y, layout.cell_w, layout.cell_h, hex(fill));
+            text(out, x + layout.cell_w / 2, y + layout.cell_h / 2,
+                 {missing ? "n/a" : fmt::format("{:.2f}", v)}, "middle", align::middle,
+                 fmt::format(R"(fill="{}")", text_colour_on(fill)));
         }
     }
+}
 
+// The colour bar, its two ends' values and its caption.
+inline void draw_colour_bar(std::string& out, const heatmap_layout& layout) {
     fmt::format_to(
-        it,
+        std::back_inserter(out),
         R"~(<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="url(#colour-scale)" stroke="#444444" stroke-width="0.5"/>)~"
         "\n",
-        bar_x, top, bar_w, bar_h);
-    s::text(out, bar_x + bar_w + 6, top, {ends[0]}, "start", s::align::middle);
-    s::text(out, bar_x + bar_w + 6, top + bar_h, {ends[1]}, "start", s::align::middle);
-    const double caption_y = top + bar_h / 2;
-    s::text(out, caption_x, caption_y, caption, "middle", s::align::top,
-            fmt::format(R"~(transform="rotate(-90 {:.1f} {:.1f})")~", caption_x, caption_y));
+        layout.bar_x, layout.top, layout.bar_w, layout.bar_h);
+    text(out, layout.bar_x + layout.bar_w + 6, layout.top, {layout.ends[0]}, "start", align::middle);
+    text(out, layout.bar_x + layout.bar_w + 6, layout.top + layout.bar_h, {layout.ends[1]}, "start",
+         align::middle);
+    vertical_text(out, layout.caption_x, layout.top + layout.bar_h / 2, layout.caption);
+}
+
+}  // namespace detail::svg
+
+inline std::string render_svg(const line_chart& chart) {
+    namespace s = detail::svg;
+    s::check_line_chart(chart);
+    const s::line_chart_layout layout = s::layout_of(chart);
+    std::string out;
+    s::open(out, layout.width, layout.height);
+    // The series' clip area: the plot and 6 more each side, so that markers on the y range's edge stay whole.
+    fmt::format_to(
+        std::back_inserter(out),
+        R"(<defs><clipPath id="plot-area"><rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}"/>)"
+        "</clipPath></defs>\n",
+        layout.left - 6, layout.top - 6, layout.plot_w + 12, layout.plot_h + 12);
+    s::title_text(out, layout.width, layout.title);
+    s::draw_grid_and_axes(out, layout);
+    s::draw_series(out, chart, layout);
+    s::draw_legend(out, chart, layout);
+    out += "</svg>\n";
+    return out;
+}
+
+inline std::string render_svg(const heatmap& map) {
+    namespace s = detail::svg;
+    s::check_heatmap(map);
+    const s::heatmap_layout layout = s::layout_of(map);
+    std::string out;
+    s::open(out, layout.width, layout.height);
+    s::draw_colour_scale_definition(out);
+    s::title_text(out, layout.width, layout.title);
+    s::draw_cells(out, map, layout);
+    s::draw_colour_bar(out, layout);
     out += "</svg>\n";
     return out;
 }
