@@ -93,16 +93,16 @@ TEST_CASE("instruction data: every malformed line is a format_error naming the f
     CHECK(error("{\"instruction\": \"i\"") ==
           at("not valid JSON at column 20: syntax error while parsing object - unexpected end of input; "
              "expected '}'"));
-    CHECK(error("[1, 2]") == at("expected a JSON object, found array"));
-    CHECK(error("\"text\"") == at("expected a JSON object, found string"));
+    CHECK(error("[1, 2]") == at("the top level is [1,2], expected a JSON object"));
+    CHECK(error("\"text\"") == at("the top level is \"text\", expected a JSON object"));
     CHECK(error("{}") == at("neither an instruction ('instruction', 'output') nor raw text ('text')"));
-    CHECK(error("{\"instruction\": \"i\"}") == at("missing 'output'"));
-    CHECK(error("{\"output\": \"o\", \"input\": \"x\"}") == at("missing 'instruction'"));
-    CHECK(error("{\"instruction\": 5, \"output\": \"o\"}") ==
-          at("'instruction' must be a string, found number"));
-    CHECK(error("{\"instruction\": \"i\", \"output\": null}") == at("'output' must be a string, found null"));
+    CHECK(error("{\"instruction\": \"i\"}") == at("'output' is missing, expected a string"));
+    CHECK(error("{\"output\": \"o\", \"input\": \"x\"}") ==
+          at("'instruction' is missing, expected a string"));
+    CHECK(error("{\"instruction\": 5, \"output\": \"o\"}") == at("'instruction' is 5, expected a string"));
+    CHECK(error("{\"instruction\": \"i\", \"output\": null}") == at("'output' is null, expected a string"));
     CHECK(error("{\"instruction\": \"i\", \"input\": [\"x\"], \"output\": \"o\"}") ==
-          at("'input' must be a string, found array"));
+          at("'input' is [\"x\"], expected a string"));
     CHECK(error("{\"instruction\": \"i\", \"output\": \"o\", \"task_type\": 1.5}") ==
           at("'task_type' is 1.5, expected a signed 64-bit integer"));
     CHECK(error("{\"instruction\": \"i\", \"output\": \"o\", \"task_type\": \"1\"}") ==
@@ -115,8 +115,8 @@ TEST_CASE("instruction data: every malformed line is a format_error naming the f
           at("both 'text' and 'instruction'; a line is raw text or an instruction"));
     CHECK(error("{\"text\": \"t\", \"output\": \"o\"}") ==
           at("both 'text' and 'output'; a line is raw text or an instruction"));
-    CHECK(error("{\"text\": 3}") == at("'text' must be a string, found number"));
-    CHECK(error("{\"text\": \"\"}") == at("'text' is empty"));
+    CHECK(error("{\"text\": 3}") == at("'text' is 3, expected a string"));
+    CHECK(error("{\"text\": \"\"}") == at("'text' is \"\", expected a non-empty string"));
 }
 
 TEST_CASE("tokenize_example: the plain template, with and without input") {

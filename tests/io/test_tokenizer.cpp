@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <loramoe/io/llama_config_json.hpp>
 #include <loramoe/io/tokenizer.hpp>
 
 namespace test_tokenizer {
@@ -146,7 +147,8 @@ TEST_CASE("load_tokenizer: no tokenizer loramoe reads is an io_error saying what
                         "\"LlamaTokenizer\"", "no tokenizer.model");
     loramoe::test::write_file(dir / "tokenizer_config.json", R"({"tokenizer_class": 3})");
     CHECK_THROWS_NAMING(loramoe::format_error, loramoe::io::load_tokenizer(dir.path(), config),
-                        (dir / "tokenizer_config.json").string(), "'tokenizer_class' is not a string");
+                        (dir / "tokenizer_config.json").string(),
+                        "'tokenizer_class' is 3, expected a string");
     loramoe::test::write_file(dir / "tokenizer_config.json", "{\"tokenizer_class\": ");
     CHECK_THROWS_NAMING(loramoe::format_error, loramoe::io::load_tokenizer(dir.path(), config),
                         (dir / "tokenizer_config.json").string(), "not valid JSON");
@@ -165,8 +167,8 @@ TEST_CASE("sentencepiece: a model trained here loads from its folder with config
     config.head_dim = 2;
     config.bos_token_id = 1;
     config.eos_token_ids = {2};
-    loramoe::test::write_file(dir / "config.json", config.to_json().dump());
-    const auto read_back = loramoe::llama::llama_config::from_json(
+    loramoe::test::write_file(dir / "config.json", loramoe::io::to_json(config).dump());
+    const auto read_back = loramoe::io::parse_llama_config(
         nlohmann::json::parse(loramoe::test::read_file(dir / "config.json")), "config.json");
 
     const auto tok = loramoe::io::load_tokenizer(dir.path(), read_back);

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include <loramoe/io/adapter_config_json.hpp>
 #include <loramoe/io/hf_checkpoint.hpp>
 #include <loramoe/io/safetensors.hpp>
 #include <loramoe/moe/adapter_config.hpp>
@@ -24,7 +25,7 @@ namespace loramoe::io {
 
 inline moe::adapter_config read_adapter_config(const std::filesystem::path& folder) {
     const auto path = folder / "adapter_config.json";
-    return moe::adapter_config::from_json(read_json_file(path), path.string());
+    return parse_adapter_config(read_json_file(path), path.string());
 }
 
 // f(official name, values view, gradients view) for every tensor of every adapter of the model, in a
@@ -78,7 +79,7 @@ void save_adapter(const std::filesystem::path& folder, llama::llama_model<T, Bac
         writer.add(name, host);
     });
     writer.write(folder / "adapter_model.safetensors");
-    write_text_atomically(folder / "adapter_config.json", model.adapter_config()->to_json().dump(2) + "\n");
+    write_text_atomically(folder / "adapter_config.json", to_json(*model.adapter_config()).dump(2) + "\n");
 }
 
 }  // namespace loramoe::io

@@ -13,7 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include <loramoe/io/atomic_file.hpp>
+#include <loramoe/io/json_fields.hpp>
 #include <loramoe/io/json_file.hpp>
+#include <loramoe/io/llama_config_json.hpp>
 #include <loramoe/io/safetensors.hpp>
 #include <loramoe/llama/config.hpp>
 #include <loramoe/llama/model.hpp>
@@ -22,7 +24,7 @@ namespace loramoe::io {
 
 inline llama::llama_config read_llama_config(const std::filesystem::path& folder) {
     const auto path = folder / "config.json";
-    return llama::llama_config::from_json(read_json_file(path), path.string());
+    return parse_llama_config(read_json_file(path), path.string());
 }
 
 // The safetensors files of a checkpoint folder, and which one holds each tensor.
@@ -32,15 +34,12 @@ public:
         const auto index_path = folder / "model.safetensors.index.json";
         if (std::filesystem::exists(index_path)) {
             const auto index = read_json_file(index_path);
-            const auto map = index.find("weight_map");
-            if (map == index.end() || !map->is_object())
-                fail<format_error>("{}: no weight_map object", index_path.string());
-            for (const auto& [tensor, file] : map->items()) {
-                if (!file.is_string()) fail<format_error>("{}: weight_map['{}'] is not a file name", index_path.string(), tensor);
-                const std::string name = file.get<std::string>();
+            const json_fields map = json_fields(index, index_path.string()).object("weight_map");
+            for (const auto& entry : map.json().items()) {
+                const std::string& tensor = entry.key();
+                const std::string name = map.required<std::string>(tensor);
                 if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
-                    fail<format_error>("{}: weight_map['{}'] = '{}' is not a file name in the folder", index_path.string(),
-                                       tensor, name);
+                    map.fail_field(tensor, "a file name in the folder");
                 shard_of_[tensor] = name;
                 if (!readers_.contains(name)) readers_.emplace(name, std::make_unique<safetensors_reader>(folder / name));
             }
@@ -117,7 +116,7 @@ void save_hf_checkpoint(const std::filesystem::path& folder, const llama::llama_
     writer.write(folder / "model.safetensors");
     llama::llama_config config = model.config();
     config.torch_dtype = std::is_same_v<T, double> ? "float64" : "float32";
-    write_text_atomically(folder / "config.json", config.to_json().dump(2) + "\n");
+    write_text_atomically(folder / "config.json", to_json(config).dump(2) + "\n");
 }
 
 }  // namespace loramoe::io

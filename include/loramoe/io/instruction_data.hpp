@@ -6,7 +6,8 @@
 // task_type is the LoRAMoE task type (1 = world knowledge by the official convention; missing = 0).
 // Other keys (an "id", a "source": datasets carry such fields) are ignored. Blank lines are skipped;
 // anything else (invalid JSON, a missing or ill-typed field, text together with instruction fields)
-// is a format_error "FILE:LINE: what".
+// is a format_error "FILE:LINE: what", in the wording of io/json_fields.hpp for a missing or ill-typed
+// field: "data.jsonl:3: 'output' is missing, expected a string".
 //
 // Tokenized, an instruction example is a prompt, masked out of the loss (label -100), then a target:
 //   plain     BOS + tokens(instruction [+ "\n" + input])         then tokens(output) + EOS
@@ -18,7 +19,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -27,6 +27,7 @@
 
 #include <loramoe/core/error.hpp>
 #include <loramoe/cpu/cross_entropy.hpp>
+#include <loramoe/io/json_fields.hpp>
 #include <loramoe/io/tokenizer.hpp>
 
 namespace loramoe::io {
@@ -45,46 +46,24 @@ namespace detail {
 // The example on line `line` of `file`, already parsed.
 inline instruction_example instruction_from_json(const nlohmann::json& j, const std::string& file,
                                                  std::size_t line) {
-    if (!j.is_object())
-        fail<format_error>("{}:{}: expected a JSON object, found {}", file, line, j.type_name());
-    // A required string, or an optional one (absent or null: empty).
-    auto string = [&](const char* key, bool required) -> std::string {
-        const auto it = j.find(key);
-        if (it == j.end() || (!required && it->is_null())) {
-            if (required) fail<format_error>("{}:{}: missing '{}'", file, line, key);
-            return {};
-        }
-        if (!it->is_string())
-            fail<format_error>("{}:{}: '{}' must be a string, found {}", file, line, key, it->type_name());
-        return it->get<std::string>();
-    };
-
+    const json_fields fields(j, fmt::format("{}:{}", file, line));
     instruction_example e;
-    if (const auto it = j.find("task_type"); it != j.end() && !it->is_null()) {
-        const bool fits = it->is_number_integer() &&
-                          (!it->is_number_unsigned() ||
-                           it->get<std::uint64_t>() <=
-                               static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()));
-        if (!fits)
-            fail<format_error>("{}:{}: 'task_type' is {}, expected a signed 64-bit integer", file, line,
-                               it->dump());
-        e.task_type = it->get<std::int64_t>();
-    }
-    if (j.contains("text")) {
+    e.task_type = fields.optional<std::int64_t>("task_type", 0);
+    if (fields.contains("text")) {
         for (const char* key : {"instruction", "input", "output"})
-            if (j.contains(key))
-                fail<format_error>("{}:{}: both 'text' and '{}'; a line is raw text or an instruction", file,
-                                   line, key);
-        e.text = string("text", true);
-        if (e.text.empty()) fail<format_error>("{}:{}: 'text' is empty", file, line);
+            if (fields.contains(key))
+                fail<format_error>("{}: both 'text' and '{}'; a line is raw text or an instruction",
+                                   fields.source(), key);
+        e.text = fields.required<std::string>("text");
+        if (e.text.empty()) fields.fail_field("text", "a non-empty string");
         return e;
     }
-    if (!j.contains("instruction") && !j.contains("output"))
-        fail<format_error>("{}:{}: neither an instruction ('instruction', 'output') nor raw text ('text')",
-                           file, line);
-    e.instruction = string("instruction", true);
-    e.input = string("input", false);
-    e.output = string("output", true);
+    if (!fields.contains("instruction") && !fields.contains("output"))
+        fail<format_error>("{}: neither an instruction ('instruction', 'output') nor raw text ('text')",
+                           fields.source());
+    e.instruction = fields.required<std::string>("instruction");
+    e.input = fields.optional<std::string>("input", "");
+    e.output = fields.required<std::string>("output");
     return e;
 }
 }  // namespace detail

@@ -25,6 +25,7 @@
 
 #include <loramoe/core/tensor.hpp>
 #include <loramoe/io/atomic_file.hpp>
+#include <loramoe/io/json_fields.hpp>
 #include <loramoe/io/mapped_file.hpp>
 
 namespace loramoe::io {
@@ -131,7 +132,8 @@ public:
     // The metadata value under `key`; format_error when absent.
     const std::string& metadata(const std::string& key) const {
         auto it = metadata_.find(key);
-        if (it == metadata_.end()) fail<format_error>("{}: metadata has no '{}'", path().string(), key);
+        if (it == metadata_.end())
+            json_field_error(path().string() + ": '__metadata__'", key, "missing", "a string");
         return it->second;
     }
 
@@ -198,18 +200,16 @@ private:
         } catch (const nlohmann::json::exception& e) {
             corrupt("header is not valid JSON ({})", e.what());
         }
-        if (!header.is_object()) corrupt("header is not a JSON object");
-
+        const json_fields fields(header, path().string());
         for (const auto& [key, value] : header.items()) {
+            const json_fields entry = fields.object(key);
             if (key == "__metadata__") {
-                if (!value.is_object()) corrupt("__metadata__ is not an object");
-                for (const auto& [mkey, mvalue] : value.items()) {
-                    if (!mvalue.is_string()) corrupt("__metadata__ '{}' is not a string", mkey);
-                    metadata_[mkey] = mvalue.get<std::string>();
-                }
+                for (const auto& [mkey, mvalue] : value.items())
+                    metadata_[mkey] = entry.required<std::string>(mkey);
                 continue;
             }
-            entries_.push_back(parse_entry(key, value));
+            entries_.push_back(
+                parse_entry(key, json_fields(value, fmt::format("{}: tensor '{}'", path().string(), key))));
         }
 
         std::vector<const tensor_entry*> by_offset;
@@ -229,42 +229,42 @@ private:
                     data_.size(), expected_begin > data_.size() ? "truncated file" : "trailing bytes");
     }
 
-    tensor_entry parse_entry(const std::string& key, const nlohmann::json& value) const {
-        if (!value.is_object()) corrupt("tensor '{}': entry is not an object", key);
+    // One tensor's {dtype, shape, data_offsets}; `fields` name the file and the tensor.
+    tensor_entry parse_entry(const std::string& key, const json_fields& fields) const {
         tensor_entry e;
         e.name = key;
-        const auto dtype_it = value.find("dtype");
-        if (dtype_it == value.end() || !dtype_it->is_string()) corrupt("tensor '{}': missing dtype", key);
-        const auto type = parse_dtype(dtype_it->get<std::string>());
-        if (!type) corrupt("tensor '{}': unsupported dtype '{}'", key, dtype_it->get<std::string>());
+        const auto dtype_name = fields.required<std::string>("dtype");
+        const auto type = parse_dtype(dtype_name);
+        if (!type) {
+            std::string names;
+            for (const auto& d : dtype_table)
+                names += fmt::format("{}\"{}\"", names.empty() ? "" : ", ", d.name);
+            fields.fail_field("dtype", "one of " + names);
+        }
         e.type = *type;
 
-        const auto shape_it = value.find("shape");
-        if (shape_it == value.end() || !shape_it->is_array()) corrupt("tensor '{}': missing shape", key);
+        const auto shape = fields.required<std::vector<std::uint64_t>>("shape");
+        const std::string shape_text = fields.json().at("shape").dump();
         std::uint64_t elements = 1;
-        for (const auto& d : *shape_it) {
-            if (!d.is_number_unsigned()) corrupt("tensor '{}': shape {} has a dimension that is not a non-negative integer", key, shape_it->dump());
-            const std::uint64_t dim = d.get<std::uint64_t>();
+        for (const std::uint64_t dim : shape) {
             if (dim > static_cast<std::uint64_t>(INT64_MAX) || __builtin_mul_overflow(elements, dim, &elements))
-                corrupt("tensor '{}': shape {} overflows", key, shape_it->dump());
+                corrupt("tensor '{}': shape {} overflows", key, shape_text);
             e.shape.push_back(static_cast<index>(dim));
         }
         std::uint64_t bytes = 0;
         if (__builtin_mul_overflow(elements, static_cast<std::uint64_t>(info(e.type).bytes), &bytes))
-            corrupt("tensor '{}': shape {} overflows", key, shape_it->dump());
+            corrupt("tensor '{}': shape {} overflows", key, shape_text);
 
-        const auto offsets_it = value.find("data_offsets");
-        if (offsets_it == value.end() || !offsets_it->is_array() || offsets_it->size() != 2 ||
-            !(*offsets_it)[0].is_number_unsigned() || !(*offsets_it)[1].is_number_unsigned())
-            corrupt("tensor '{}': data_offsets must be two non-negative integers", key);
-        const auto begin = (*offsets_it)[0].get<std::uint64_t>(), end = (*offsets_it)[1].get<std::uint64_t>();
+        const auto offsets = fields.required<std::vector<std::uint64_t>>("data_offsets");
+        if (offsets.size() != 2) fields.fail_field("data_offsets", "two offsets [begin, end]");
+        const std::uint64_t begin = offsets[0], end = offsets[1];
         if (begin > end) corrupt("tensor '{}': data_offsets [{}, {}] end before they begin", key, begin, end);
         if (end > data_.size())
             corrupt("tensor '{}': data_offsets [{}, {}] run past the {} bytes of data (truncated file)", key, begin, end,
                     data_.size());
         if (end - begin != bytes)
             corrupt("tensor '{}': shape {} of {} needs {} bytes but data_offsets [{}, {}] hold {}", key,
-                    shape_it->dump(), name(e.type), bytes, begin, end, end - begin);
+                    shape_text, name(e.type), bytes, begin, end, end - begin);
         e.begin = begin;
         e.end = end;
         return e;

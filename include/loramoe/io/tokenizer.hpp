@@ -25,6 +25,7 @@
 
 #include <loramoe/core/error.hpp>
 #include <loramoe/io/byte_tokenizer.hpp>
+#include <loramoe/io/json_fields.hpp>
 #include <loramoe/io/json_file.hpp>
 #include <loramoe/io/sentencepiece_tokenizer.hpp>
 #include <loramoe/llama/config.hpp>
@@ -135,11 +136,7 @@ std::unique_ptr<tokenizer> configured_tokenizer(Model model, const llama::llama_
 // The "tokenizer_class" of a tokenizer_config.json; empty when it names none.
 inline std::string tokenizer_class(const std::filesystem::path& path) {
     const nlohmann::json j = read_json_file(path);
-    if (!j.is_object()) fail<format_error>("{}: not a JSON object", path.string());
-    const auto it = j.find("tokenizer_class");
-    if (it == j.end() || it->is_null()) return {};
-    if (!it->is_string()) fail<format_error>("{}: 'tokenizer_class' is not a string", path.string());
-    return it->get<std::string>();
+    return json_fields(j, path.string()).optional<std::string>("tokenizer_class", "");
 }
 }  // namespace detail
 

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <loramoe/core/random.hpp>
+#include <loramoe/io/adapter_config_json.hpp>
 #include <loramoe/io/atomic_file.hpp>
 #include <loramoe/io/hf_checkpoint.hpp>
 #include <loramoe/io/instruction_data.hpp>
@@ -147,8 +148,8 @@ public:
             {"gradient_accumulation", options_.gradient_accumulation}, {"learning_rate", options_.learning_rate},
             {"warmup_ratio", options_.warmup_ratio}, {"weight_decay", options_.weight_decay},
             {"max_grad_norm", options_.max_grad_norm}, {"betas", {options_.beta1, options_.beta2}}, {"eps", options_.eps},
-            {"seed", options_.seed}, {"pad_id", pad_id_}, {"model", model_->config().to_json()},
-            {"adapter", model_->adapter_config() ? model_->adapter_config()->to_json() : nlohmann::json()},
+            {"seed", options_.seed}, {"pad_id", pad_id_}, {"model", io::to_json(model_->config())},
+            {"adapter", model_->adapter_config() ? io::to_json(*model_->adapter_config()) : nlohmann::json()},
             {"train_base", model_->base().has_grads()}, {"model_seed", model_->options().seed}, {"precision", sizeof(T)}};
         for (char c : settings.dump()) mix(static_cast<unsigned char>(c));
         return fmt::format("{:016x}", h);
@@ -173,7 +174,8 @@ public:
         if (!state.contains("fingerprint") || state["fingerprint"] != fingerprint())
             fail<value_error>("{}: the checkpoint was made with other data, options or model; cannot resume",
                               folder.string());
-        const index step = state.at("step").get<index>();
+        const index step =
+            io::json_fields(state, (folder / "trainer_state.json").string()).required<index>("step");
         if (step < 0 || step > total_steps()) fail<format_error>("{}: step {} is out of range", folder.string(), step);
         const io::safetensors_reader reader(folder / "optimizer.safetensors");
         for (std::size_t i = 0; i < optimizers_.size(); ++i) {
