@@ -51,6 +51,7 @@ struct adapted_linear_on {
     layer_type layer;
     parameter_buffer<float, Backend> parameters;  // [A_cat; W_r] then B_cat, values and gradients
     typename layer_type::saved saved;
+    typename layer_type::workspace workspace;
 
     adapted_linear_on(index d_in, index d_out, index experts, index rank, moe::execution_path path,
                       std::uint64_t seed)
@@ -76,12 +77,12 @@ struct adapted_linear_on {
 
     // y (T, d_out) = layer(x (T, d_in)), in training mode, keeping `saved` for backward.
     void forward(matrix_view<const float> x, matrix_view<float> y) {
-        layer.forward(x, batch(x.rows), y, saved, /*training=*/true);
+        layer.forward(x, batch(x.rows), y, saved, workspace, /*training=*/true);
     }
     // dx (T, d_in) = (or +=, by `mode`) d layer / dx given dy (T, d_out); the parameter gradients accumulate.
     void backward(matrix_view<const float> x, matrix_view<const float> dy, matrix_view<float> dx,
                   gradient_mode mode = gradient_mode::overwrite) {
-        layer.backward(x, dy, batch(x.rows), 0.0f, saved, dx, mode);
+        layer.backward(x, dy, batch(x.rows), 0.0f, saved, workspace, dx, mode);
     }
 
     static moe::routing_batch<float> batch(index tokens) {

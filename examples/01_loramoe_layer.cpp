@@ -83,6 +83,7 @@ struct example_layer {
     parameter_buffer<T> parameters;  // [A_cat; W_r] then B_cat, values and gradients
     tensor<T> w0;                    // (d_out, d_in), frozen: it has no gradient at all
     typename layer_type<T>::saved saved;
+    typename layer_type<T>::workspace workspace;
 
     example_layer(index d_in, index d_out, moe::execution_path path)
         : layer(moe::loramoe_config{.in_features = d_in,
@@ -106,8 +107,8 @@ struct example_layer {
     void run(const tensor<T>& x, const tensor<T>& dy, const example_batch<T>& batch, tensor<T>& y,
              tensor<T>& dx) {
         parameters.zero_grad();
-        layer.forward(x.matrix(), batch.routing(), y.matrix(), saved);
-        layer.backward(x.matrix(), dy.matrix(), batch.routing(), T(beta), saved, dx.matrix());
+        layer.forward(x.matrix(), batch.routing(), y.matrix(), saved, workspace);
+        layer.backward(x.matrix(), dy.matrix(), batch.routing(), T(beta), saved, workspace, dx.matrix());
     }
 };
 
@@ -207,7 +208,7 @@ int run() {
     // --- timing: wall clock on this machine, a rough figure rather than a benchmark -----------
     const int calls = 200;
     const double forward_ms = milliseconds_per_call(
-        calls, [&] { fused.layer.forward(x.matrix(), batch.routing(), y.matrix(), fused.saved); });
+        calls, [&] { fused.layer.forward(x.matrix(), batch.routing(), y.matrix(), fused.saved, fused.workspace); });
     const double step_ms = milliseconds_per_call(calls, [&] { fused.run(x, dy, batch, y, dx); });
     fmt::print("\ntiming of the fused path on {} tokens, mean of {} calls:\n", m, calls);
     fmt::print("  forward {:.3f} ms, forward + backward {:.3f} ms\n\n", forward_ms, step_ms);
@@ -222,7 +223,7 @@ int run() {
     const auto w = random_tensor<double>({samples, small_tokens, small_out}, 6);
     tensor<double> ys({samples, small_tokens, small_out}), dxs({samples, small_tokens, small_in});
     auto loss = [&] {
-        small.layer.forward(xs.matrix(), small_batch.routing(), ys.matrix(), small.saved);
+        small.layer.forward(xs.matrix(), small_batch.routing(), ys.matrix(), small.saved, small.workspace);
         double l = beta * small.saved.balance_loss;
         for (index i = 0; i < ys.size(); ++i) l += ys[i] * w[i];
         return l;

@@ -62,7 +62,7 @@ outcome train_adapters(const fs::path& model_dir, const fs::path& data, const fs
     // 3. The model: the frozen base from the checkpoint, LoRAMoE adapters beside it.
     lm::moe::adapter_config adapter;  // its defaults are the paper's; written out here to show them
     adapter.experts = 6, adapter.rank = 4, adapter.alpha = 32;
-    adapter.blc_alpha = 0.1, adapter.blc_weight = 0.1;  // the LBC's delta and its weight beta
+    adapter.lbc_delta = 0.1, adapter.lbc_weight = 0.1;  // the LBC's delta and its weight beta
     adapter.target_modules = {"gate_proj", "up_proj", "down_proj"};
     lm::llama::llama_model<float> model(config, adapter, {.seed = options.seed});  // float: 28 GB for a 7B LLaMA
     lm::io::load_base_weights(model_dir, model);

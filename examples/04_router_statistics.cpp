@@ -73,8 +73,8 @@ bool print_router_statistics(const fs::path& model_dir, const fs::path& adapter_
     }
     const auto model = lm::io::load_pretrained<float>(model_dir, adapter_dir);
     const auto& adapter = *model->adapter_config();
-    const double delta = adapter.blc_alpha;
-    const bool lbc = adapter.router && adapter.blc_weight > 0;  // else there is no optimum to show
+    const double delta = adapter.lbc_delta;
+    const bool lbc = adapter.router && adapter.lbc_weight > 0;  // else there is no optimum to show
 
     // Loss and router statistics only: no generation is needed for them.
     const std::vector<std::int64_t> stop = {tokenizer->eos_id()};

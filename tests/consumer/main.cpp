@@ -23,9 +23,11 @@ int main() {
     layer.set_base({w0.matrix()});
 
     moe::loramoe_linear<double>::saved saved;
+
+    moe::loramoe_linear<double>::workspace workspace;
     const std::vector<std::int64_t> task_types(rows, 0);
     const moe::routing_batch<double> batch{rows, 1, nullptr, task_types};
-    layer.forward(x.matrix(), batch, y.matrix(), saved);
+    layer.forward(x.matrix(), batch, y.matrix(), saved, workspace);
 
     // y = x W0^T + sum_i g_i (alpha / r) B_i A_i x,  g = softmax(x W_r^T)
     const auto a = layer.a(), router = layer.router(), b = layer.b();

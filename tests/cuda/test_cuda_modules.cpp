@@ -177,7 +177,7 @@ std::vector<model_variant> model_variants() {
     linears.rank = 2;
     linears.alpha = 8;
     linears.dropout = 0.1;
-    linears.blc_weight = 0.5;
+    linears.lbc_weight = 0.5;
     linears.target_modules = {"q_proj", "v_proj", "gate_proj", "down_proj"};
     moe::adapter_config ffn;
     ffn.experts = 4;
@@ -186,7 +186,7 @@ std::vector<model_variant> model_variants() {
     ffn.top_k = 2;
     ffn.placement = moe::adapter_placement::ffn;
     ffn.statistic = moe::lbc_statistic::var_over_mean;
-    ffn.blc_weight = 1;
+    ffn.lbc_weight = 1;
     ffn.lbc_counts_padding = true;
     moe::adapter_config lora;
     lora.router = false;
@@ -272,19 +272,21 @@ void check_model(const model_variant& v) {
     auto device_model = seeded_model<T, device_backend>(v, 11);
     const llama::token_batch batch = small_batch();
     typename llama::llama_model<T, cpu>::saved host_saved;
+    typename llama::llama_model<T, cpu>::workspace host_workspace;
     typename llama::llama_model<T, device_backend>::saved device_saved;
+    typename llama::llama_model<T, device_backend>::workspace device_workspace;
     const double tol = loramoe::test::backend_tolerance<T>();
     for (int call = 0; call < 2; ++call) {
         CAPTURE(call);
-        const auto want = host_model->forward(batch, host_saved, v.training);
-        const auto got = device_model->forward(batch, device_saved, v.training);
+        const auto want = host_model->forward(batch, host_saved, host_workspace, v.training);
+        const auto got = device_model->forward(batch, device_saved, device_workspace, v.training);
         CHECK(got.counted_tokens == want.counted_tokens);
         INFO("loss, ce, lbc");
         loramoe::test::expect_same_values(values_of(got), values_of(want), tol);
         INFO("logits");
         loramoe::test::expect_same(device_saved.logits, host_saved.logits);
-        host_model->backward(host_saved);
-        device_model->backward(device_saved);
+        host_model->backward(host_saved, host_workspace);
+        device_model->backward(device_saved, device_workspace);
     }
     if (v.adapter.router) CHECK(host_saved.losses.lbc > 0);
     const auto want = gradients(*host_model), got = gradients(*device_model);
@@ -312,7 +314,8 @@ double greedy_margin(llama::llama_model<T, cpu>& model, const std::vector<std::i
     batch.labels.assign(ids.size(), loramoe::ignore_index);
     batch.task_types = {0};
     typename llama::llama_model<T, cpu>::saved saved;
-    model.forward(batch, saved);
+    typename llama::llama_model<T, cpu>::workspace workspace;
+    model.forward(batch, saved, workspace);
     double margin = std::numeric_limits<double>::infinity();
     for (index row = static_cast<index>(prompt.size()) - 1; row < batch.tokens; ++row) {
         std::vector<double> logits;

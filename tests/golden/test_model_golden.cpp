@@ -59,7 +59,8 @@ TEST_SUITE("golden") {
         batch.labels.assign(batch.input_ids.size(), -100);
         batch.task_types.assign(static_cast<std::size_t>(batch.samples), 0);
         typename loramoe::llama::llama_model<float>::saved saved;
-        model->forward(batch, saved);
+        typename loramoe::llama::llama_model<float>::workspace workspace;
+        model->forward(batch, saved, workspace);
         const auto want = expected.read<double>("logits");
         loramoe::test::expect_close(saved.logits, want, 1e-5 * loramoe::test::max_abs(want), 0);
         CHECK(loramoe::io::checkpoint_files(dir / "model").tensors().size() == model->layout().tensors().size());

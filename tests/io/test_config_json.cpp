@@ -128,8 +128,8 @@ TEST_SUITE("io") {
         CHECK(c.rank == 4);
         CHECK(c.alpha == 32);
         CHECK(c.dropout == 0.05);
-        CHECK(c.blc_alpha == 0.1);
-        CHECK(c.blc_weight == 0.2);
+        CHECK(c.lbc_delta == 0.1);
+        CHECK(c.lbc_weight == 0.2);
         CHECK(c.statistic == loramoe::moe::lbc_statistic::cv2);
         CHECK(c.expert_types.empty());
         CHECK(c.top_k == 0);
@@ -156,8 +156,8 @@ TEST_SUITE("io") {
             c = loramoe::io::parse_adapter_config(plain, "adapter_config.json");
             CHECK_FALSE(c.router);
             CHECK(c.experts == 1);
-            CHECK(c.blc_alpha == 0);
-            CHECK(c.blc_weight == 0);
+            CHECK(c.lbc_delta == 0);
+            CHECK(c.lbc_weight == 0);
             CHECK_FALSE(loramoe::io::to_json(c).contains("lora_nums"));
         }
     }

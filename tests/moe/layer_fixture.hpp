@@ -104,8 +104,9 @@ layer_result<T> run_layer(Layer& layer, const layer_inputs<T>& in, const std::ve
     layer.set_base(linear);
     const moe::routing_batch<T> batch{in.samples, in.tokens, masked ? mask.data() : nullptr, in.task_types};
     typename Layer::saved saved;
+    typename Layer::workspace workspace;
     tensor<T, Backend> y({in.rows(), in.d_out});
-    layer.forward(x.matrix(), batch, y.matrix(), saved, training);
+    layer.forward(x.matrix(), batch, y.matrix(), saved, workspace, training);
     layer_result<T> r;
     r.y = to_host(y);
     r.gates = to_host(saved.gates);
@@ -113,7 +114,7 @@ layer_result<T> run_layer(Layer& layer, const layer_inputs<T>& in, const std::ve
     if (backward) {
         tensor<T, Backend> dx({in.rows(), in.d_in});
         dx.fill_with(std::numeric_limits<T>::quiet_NaN());  // overwritten
-        layer.backward(x.matrix(), dy.matrix(), batch, balance_weight, saved, dx.matrix());
+        layer.backward(x.matrix(), dy.matrix(), batch, balance_weight, saved, workspace, dx.matrix());
         r.dx = to_host(dx);
         const tensor<T, cpu> grads = to_host(parameters.grads());
         r.parameter_grads.assign(grads.data(), grads.data() + grads.size());

@@ -103,8 +103,9 @@ void check_layer_gradients(const setup& s, const Balance& balance, std::uint64_t
     auto loss = [&] {
         auto layer = make_layer();
         typename layer_type::saved saved;
+        typename layer_type::workspace workspace;
         loramoe::tensor<double> y({in.rows(), c.out_features});
-        layer.forward(in.x.matrix(), batch, y.matrix(), saved, s.training);
+        layer.forward(in.x.matrix(), batch, y.matrix(), saved, workspace, s.training);
         double l = 0;
         for (index k = 0; k < y.size(); ++k) l += y[k] * in.dy[k];
         return l + s.balance_weight * saved.balance_loss;
@@ -115,9 +116,10 @@ void check_layer_gradients(const setup& s, const Balance& balance, std::uint64_t
         b0_grad.zero();
         auto layer = make_layer();
         typename layer_type::saved saved;
+        typename layer_type::workspace workspace;
         loramoe::tensor<double> y({in.rows(), c.out_features});
-        layer.forward(in.x.matrix(), batch, y.matrix(), saved, s.training);
-        layer.backward(in.x.matrix(), in.dy.matrix(), batch, s.balance_weight, saved, x_grad.matrix());
+        layer.forward(in.x.matrix(), batch, y.matrix(), saved, workspace, s.training);
+        layer.backward(in.x.matrix(), in.dy.matrix(), batch, s.balance_weight, saved, workspace, x_grad.matrix());
     };
 
     const auto n_r = static_cast<std::size_t>(c.experts * c.rank * c.in_features);

@@ -18,6 +18,7 @@ struct bound_layer {
     loramoe::parameter_buffer<double> parameters{layer.parameter_count()};
     loramoe::test::layer_inputs<double> in{2, 3, 6, 4, 1};
     layer_type::saved saved;
+    layer_type::workspace workspace;
     loramoe::tensor<double> y{in.rows(), 4};
     loramoe::tensor<double> dx{in.rows(), 6};
 
@@ -96,8 +97,9 @@ TEST_SUITE("moe") {
         layer_type layer(valid_config());
         const auto in = loramoe::test::layer_inputs<double>(2, 3, 6, 4, 1);
         layer_type::saved saved;
+        layer_type::workspace workspace;
         loramoe::tensor<double> y({in.rows(), 4});
-        CHECK_THROWS_NAMING(loramoe::error, layer.forward(in.x.matrix(), in.batch(), y.matrix(), saved),
+        CHECK_THROWS_NAMING(loramoe::error, layer.forward(in.x.matrix(), in.batch(), y.matrix(), saved, workspace),
                             "parameters are not bound", "bind()");
         CHECK_THROWS_NAMING(loramoe::error, layer.reset_parameters(1), "not bound");
         loramoe::parameter_buffer<double> small(layer.parameter_count() - 1);
@@ -111,11 +113,11 @@ TEST_SUITE("moe") {
         bound_layer b;
         loramoe::tensor<double> x_wide({b.in.rows(), 7});
         CHECK_THROWS_NAMING(loramoe::shape_error,
-                            b.layer.forward(x_wide.matrix(), b.in.batch(), b.y.matrix(), b.saved),
+                            b.layer.forward(x_wide.matrix(), b.in.batch(), b.y.matrix(), b.saved, b.workspace),
                             "input x has 7 features", "d_in = 6");
         loramoe::tensor<double> y_wrong({b.in.rows(), 5});
         CHECK_THROWS_NAMING(loramoe::shape_error,
-                            b.layer.forward(b.in.x.matrix(), b.in.batch(), y_wrong.matrix(), b.saved),
+                            b.layer.forward(b.in.x.matrix(), b.in.batch(), y_wrong.matrix(), b.saved, b.workspace),
                             "output y", "[6, 5]", "[6, 4]");
         loramoe::tensor<double> w0_wrong({4, 5});
         CHECK_THROWS_NAMING(loramoe::shape_error, b.layer.set_base({w0_wrong.matrix()}), "base weight W0",
@@ -129,17 +131,17 @@ TEST_SUITE("moe") {
         auto batch = b.in.batch();
         batch.tokens = 2;  // 2 x 2 = 4 rows for 6
         CHECK_THROWS_NAMING(loramoe::shape_error,
-                            b.layer.forward(b.in.x.matrix(), batch, b.y.matrix(), b.saved), "routing batch",
+                            b.layer.forward(b.in.x.matrix(), batch, b.y.matrix(), b.saved, b.workspace), "routing batch",
                             "4 rows", "6 rows");
         batch = b.in.batch();
         const std::vector<std::int64_t> three = {0, 1, 1};
         batch.task_types = three;
         CHECK_THROWS_NAMING(loramoe::shape_error,
-                            b.layer.forward(b.in.x.matrix(), batch, b.y.matrix(), b.saved), "3 task types",
+                            b.layer.forward(b.in.x.matrix(), batch, b.y.matrix(), b.saved, b.workspace), "3 task types",
                             "2 samples");
         batch.task_types = {};  // the LBC needs them
         CHECK_THROWS_NAMING(loramoe::shape_error,
-                            b.layer.forward(b.in.x.matrix(), batch, b.y.matrix(), b.saved), "0 task types",
+                            b.layer.forward(b.in.x.matrix(), batch, b.y.matrix(), b.saved, b.workspace), "0 task types",
                             "2 samples");
     }
 
@@ -147,22 +149,22 @@ TEST_SUITE("moe") {
         using namespace layer_errors_test;
         using loramoe::index;
         bound_layer b;
-        b.layer.forward(b.in.x.matrix(), b.in.batch(), b.y.matrix(), b.saved);
+        b.layer.forward(b.in.x.matrix(), b.in.batch(), b.y.matrix(), b.saved, b.workspace);
         loramoe::tensor<double> dy_wrong({b.in.rows(), 3});
         CHECK_THROWS_NAMING(
             loramoe::shape_error,
-            b.layer.backward(b.in.x.matrix(), dy_wrong.matrix(), b.in.batch(), 1.0, b.saved, b.dx.matrix()),
+            b.layer.backward(b.in.x.matrix(), dy_wrong.matrix(), b.in.batch(), 1.0, b.saved, b.workspace, b.dx.matrix()),
             "output gradient dy", "[6, 3]");
         loramoe::tensor<double> dx_wrong({b.in.rows(), 5});
         CHECK_THROWS_NAMING(loramoe::shape_error,
-                            b.layer.backward(b.in.x.matrix(), b.in.dy.matrix(), b.in.batch(), 1.0, b.saved,
+                            b.layer.backward(b.in.x.matrix(), b.in.dy.matrix(), b.in.batch(), 1.0, b.saved, b.workspace,
                                              dx_wrong.matrix()),
                             "input gradient dx", "[6, 5]");
         // Forward saved 6 rows; backward on 4 rows.
         const auto small = loramoe::test::layer_inputs<double>(2, 2, 6, 4, 3);
         loramoe::tensor<double> dx_small({4, 6});
         CHECK_THROWS_NAMING(loramoe::shape_error,
-                            b.layer.backward(small.x.matrix(), small.dy.matrix(), small.batch(), 1.0, b.saved,
+                            b.layer.backward(small.x.matrix(), small.dy.matrix(), small.batch(), 1.0, b.saved, b.workspace,
                                              dx_small.matrix()),
                             "backward called with 4 rows", "forward saved");
     }

@@ -272,6 +272,22 @@ TEST_SUITE("train") {
         CHECK(files == std::vector<std::string>{"checkpoint", "checkpoint/trainer_state.json"});
     }
 
+    TEST_CASE("loramoe train: the LBC's options as --lbc-*, and the official code's --blc-* spelling") {
+        using namespace train_command_test;
+        const task_fixture f;
+        for (const std::string options : {"--lbc-delta 0.2 --lbc-weight 0.3 --lbc-statistic var_over_mean",
+                                          "--blc-alpha 0.2 --blc-weight 0.3 --blc-statistic var_over_mean"}) {
+            CAPTURE(options);
+            const fs::path out = f.dir / ("adapter-" + options.substr(2, 3));   // adapter-lbc, adapter-blc
+            const auto trained = run_cli(train_arguments(f, out, "--epochs 1 " + options));
+            REQUIRE_MESSAGE(trained.status == 0, trained.err);
+            const auto written = loramoe::io::read_json_file(out / "adapter_config.json");
+            CHECK(written["blc_alpha"] == 0.2);
+            CHECK(written["blc_weight"] == 0.3);
+            CHECK(written["blc_statistic"] == "var_over_mean");
+        }
+    }
+
     TEST_CASE("loramoe train, eval and generate with --base-dtype bfloat16") {
         using namespace train_command_test;
         const task_fixture f;

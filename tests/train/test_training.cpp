@@ -45,8 +45,8 @@ moe::adapter_config paper_adapter(double dropout = 0) {
     a.experts = 6;
     a.rank = 4;
     a.alpha = 32;
-    a.blc_alpha = 0.1;
-    a.blc_weight = 0.1;
+    a.lbc_delta = 0.1;
+    a.lbc_weight = 0.1;
     a.dropout = dropout;
     return a;
 }

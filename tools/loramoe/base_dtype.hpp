@@ -30,8 +30,8 @@ inline CLI::Option* add_base_dtype_option(CLI::App* command, base_dtype& target)
 
 // Makes the model's bfloat16 copies when asked (after its weights are loaded); `layouts` as the command
 // needs: the input gradient's too to train, the forward's alone to evaluate or generate.
-template <class T, class Backend, class Shape>
-void apply_base_dtype(base_dtype dtype, llama::llama_model<T, Backend, Shape>& model, bf16_layouts layouts) {
+template <class T, class Backend>
+void apply_base_dtype(base_dtype dtype, llama::llama_model<T, Backend>& model, bf16_layouts layouts) {
     if (dtype == base_dtype::float32) return;
     if constexpr (std::is_same_v<T, float> && std::is_same_v<Backend, cpu>) {
         if (model.options().train_base)

@@ -27,7 +27,7 @@ struct eval_options {
     std::optional<std::filesystem::path> adapter;
     train::evaluation_options evaluation;
     index max_length = 1024;
-    io::prompt_template form = io::prompt_template::plain;
+    io::prompt_template prompt_format = io::prompt_template::plain;
     bool no_generate = false;
     bool double_precision = false;
     device where = device::cpu;
@@ -40,7 +40,7 @@ void run(eval_options& o) {
     const auto tokenizer = io::load_tokenizer(o.model, config);
     const auto data = io::read_instruction_jsonl(o.data);
     std::vector<io::tokenized_example> examples;
-    for (const auto& e : data) examples.push_back(io::tokenize_example(e, *tokenizer, o.form, o.max_length));
+    for (const auto& e : data) examples.push_back(io::tokenize_example(e, *tokenizer, o.prompt_format, o.max_length));
     const auto model = io::load_pretrained<T, Backend>(o.model, o.adapter);
     apply_base_dtype(o.base, *model, bf16_layouts::forward);
     o.evaluation.exact_match = !o.no_generate;
@@ -84,7 +84,7 @@ void add_eval_command(CLI::App& app) {
     c->add_option("--batch-size", o->evaluation.batch_size)->capture_default_str();
     c->add_option("--max-new-tokens", o->evaluation.max_new_tokens, "generation budget (at least the target + 1)")->capture_default_str();
     c->add_option("--max-length", o->max_length, "tokens per example (longer ones are cut)")->capture_default_str();
-    c->add_option("--template", o->form, "plain (default) or official")
+    c->add_option("--template", o->prompt_format, "plain (default) or official")
         ->transform(CLI::CheckedTransformer(std::map<std::string, io::prompt_template>{
             {"plain", io::prompt_template::plain}, {"official", io::prompt_template::official}}));
     c->add_flag("--no-generate", o->no_generate, "loss and router statistics only");

@@ -26,7 +26,7 @@ struct generate_options {
     std::optional<std::filesystem::path> adapter;
     std::string prompt, input;
     index max_new_tokens = 64;
-    io::prompt_template form = io::prompt_template::plain;
+    io::prompt_template prompt_format = io::prompt_template::plain;
     device where = device::cpu;
     base_dtype base = base_dtype::float32;
 };
@@ -40,7 +40,7 @@ void run(const generate_options& o) {
     io::instruction_example example;
     example.instruction = o.prompt;
     example.input = o.input;
-    const auto tokenized = io::tokenize_example(example, *tokenizer, o.form, config.max_position_embeddings);
+    const auto tokenized = io::tokenize_example(example, *tokenizer, o.prompt_format, config.max_position_embeddings);
     const std::vector<std::int64_t> stop = {tokenizer->eos_id()};
     const auto generated = model->generate(train::prompt_of(tokenized), o.max_new_tokens, stop);
     fmt::print("{}\n", tokenizer->decode(generated));
@@ -56,7 +56,7 @@ void add_generate_command(CLI::App& app) {
     c->add_option("--prompt", o->prompt, "the instruction")->required();
     c->add_option("--input", o->input, "the instruction's input, after a newline");
     c->add_option("--max-new-tokens", o->max_new_tokens)->capture_default_str();
-    c->add_option("--template", o->form, "plain (default) or official")
+    c->add_option("--template", o->prompt_format, "plain (default) or official")
         ->transform(CLI::CheckedTransformer(std::map<std::string, io::prompt_template>{
             {"plain", io::prompt_template::plain}, {"official", io::prompt_template::official}}));
     add_device_option(c, o->where);

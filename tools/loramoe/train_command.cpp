@@ -37,7 +37,7 @@ struct train_options {
     moe::adapter_config adapter;
     train::training_options training;
     index max_length = 1024;
-    io::prompt_template form = io::prompt_template::plain;
+    io::prompt_template prompt_format = io::prompt_template::plain;
     index checkpoint_every = 0;
     index log_every = 10;
     bool resume = false;
@@ -61,7 +61,7 @@ void run(train_options& o) {
     const auto tokenizer = io::load_tokenizer(o.model, config);
     std::vector<io::tokenized_example> examples;
     for (const auto& e : io::read_instruction_jsonl(o.data))
-        examples.push_back(io::tokenize_example(e, *tokenizer, o.form, o.max_length));
+        examples.push_back(io::tokenize_example(e, *tokenizer, o.prompt_format, o.max_length));
 
     std::optional<moe::adapter_config> adapter;
     if (o.mode != training_mode::full) {
@@ -127,9 +127,13 @@ void add_train_command(CLI::App& app) {
     adapter->add_option("--experts", o->adapter.experts, "LoRA experts per adapted linear, N (lora_nums)")->capture_default_str();
     adapter->add_option("--rank", o->adapter.rank, "LoRA rank r")->capture_default_str();
     adapter->add_option("--alpha", o->adapter.alpha, "lora_alpha; experts are scaled by alpha / r")->capture_default_str();
-    adapter->add_option("--blc-alpha", o->adapter.blc_alpha, "LBC delta (blc_alpha)")->capture_default_str();
-    adapter->add_option("--blc-weight", o->adapter.blc_weight, "LBC weight beta in the loss (blc_weight); 0 disables it")->capture_default_str();
-    adapter->add_option("--blc-statistic", o->statistic, "cv2 (the official code) or var_over_mean (the paper)")
+    // The LBC's options are one family, --lbc-*; the official code's blc_* spelling is accepted too.
+    adapter->add_option("--lbc-delta,--blc-alpha", o->adapter.lbc_delta, "LBC delta (blc_alpha in adapter_config.json)")
+        ->capture_default_str();
+    adapter->add_option("--lbc-weight,--blc-weight", o->adapter.lbc_weight,
+                        "LBC weight beta in the loss (blc_weight in adapter_config.json); 0 disables it")
+        ->capture_default_str();
+    adapter->add_option("--lbc-statistic,--blc-statistic", o->statistic, "cv2 (the official code) or var_over_mean (the paper)")
         ->check(CLI::IsMember({"cv2", "var_over_mean"}))->capture_default_str();
     adapter->add_option("--target-modules", o->adapter.target_modules, "linears to adapt (module name suffixes)")
         ->delimiter(',')->capture_default_str();
@@ -149,7 +153,7 @@ void add_train_command(CLI::App& app) {
     training->add_option("--max-grad-norm", o->training.max_grad_norm, "global-norm clipping (0: none)")->capture_default_str();
     training->add_option("--seed", o->training.seed, "shuffling, initialisation and dropout")->capture_default_str();
     training->add_option("--max-length", o->max_length, "tokens per example (longer ones are cut)")->capture_default_str();
-    training->add_option("--template", o->form, "plain (default) or official ({instruction}</s> before the output)")
+    training->add_option("--template", o->prompt_format, "plain (default) or official ({instruction}</s> before the output)")
         ->transform(CLI::CheckedTransformer(std::map<std::string, io::prompt_template>{
             {"plain", io::prompt_template::plain}, {"official", io::prompt_template::official}}));
     training->add_flag("--double", o->double_precision, "compute in double precision (default float)");

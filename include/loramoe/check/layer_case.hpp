@@ -63,75 +63,83 @@ inline index dim_of(const io::safetensors_reader& in, const char* name, std::siz
     return shape[axis];
 }
 
-// The case on Backend: the inputs and parameters are copied into the backend's memory, the results
-// back to the host to be written (on the CPU both are plain copies).
-template <class T, class Backend>
-void run_layer_case_as(const io::safetensors_reader& in, const layer_case_settings& settings,
-                       const std::filesystem::path& out_path, moe::execution_path path) {
+// The tensors of a case, on the host.
+template <class T>
+struct layer_case_tensors {
+    index samples = 0, tokens = 0, d_in = 0, d_out = 0, experts = 0, rank = 0;   // B, S, d_in, d_out, N, r
+    tensor<T, cpu> x;                        // (B, S, d_in)
+    tensor<T, cpu> w0;                       // (d_out, d_in)
+    tensor<T, cpu> b0;                       // (d_out), or empty
+    tensor<T, cpu> lora_a;                   // (N, r, d_in)
+    tensor<T, cpu> lora_b;                   // (N, d_out, r)
+    tensor<T, cpu> router;                   // (N, d_in)
+    tensor<T, cpu> grad_y;                   // (B, S, d_out)
+    tensor<T, cpu> mask;                     // (B, S): 1 real token, 0 padding
+    tensor<std::int64_t, cpu> task_types;    // (B)
+    tensor<std::int64_t, cpu> expert_types;  // (N)
+
+    index rows() const { return samples * tokens; }
+};
+
+template <class T>
+layer_case_tensors<T> read_layer_case_tensors(const io::safetensors_reader& in, const layer_case_settings& settings) {
     const std::string file = in.path().string();
-    const index samples = dim_of(in, "x", 3, 0), tokens = dim_of(in, "x", 3, 1), d_in = dim_of(in, "x", 3, 2);
-    const index d_out = dim_of(in, "w0", 2, 0), experts = dim_of(in, "lora_A", 3, 0), rank = dim_of(in, "lora_A", 3, 1);
-    if (samples == 0 || tokens == 0) fail<shape_error>("{}: x has shape {}: no tokens", file, in.entry("x").shape);
-    if (rank != settings.rank)
-        fail<shape_error>("{}: metadata r = {} but lora_A has rank {}", file, settings.rank, rank);
-    const index m = samples * tokens;
+    layer_case_tensors<T> c;
+    c.samples = dim_of(in, "x", 3, 0), c.tokens = dim_of(in, "x", 3, 1), c.d_in = dim_of(in, "x", 3, 2);
+    c.d_out = dim_of(in, "w0", 2, 0), c.experts = dim_of(in, "lora_A", 3, 0), c.rank = dim_of(in, "lora_A", 3, 1);
+    if (c.samples == 0 || c.tokens == 0) fail<shape_error>("{}: x has shape {}: no tokens", file, in.entry("x").shape);
+    if (c.rank != settings.rank)
+        fail<shape_error>("{}: metadata r = {} but lora_A has rank {}", file, settings.rank, c.rank);
 
-    const auto x = in.read<T>("x", {samples, tokens, d_in});
-    const auto w0 = in.read<T>("w0", {d_out, d_in});
-    const auto lora_a = in.read<T>("lora_A", {experts, rank, d_in});
-    const auto lora_b = in.read<T>("lora_B", {experts, d_out, rank});
-    const auto router = in.read<T>("router", {experts, d_in});
-    const auto grad_y = in.read<T>("grad_y", {samples, tokens, d_out});
-    const auto mask_ids = in.read<std::int64_t>("mask", {samples, tokens});
-    const auto task_types = in.read<std::int64_t>("task_type", {samples});
-    const auto expert_types = in.read<std::int64_t>("expert_type", {experts});
-    tensor<T, cpu> b0;
-    if (in.contains("b0")) b0 = in.read<T>("b0", {d_out});
+    c.x = in.read<T>("x", {c.samples, c.tokens, c.d_in});
+    c.w0 = in.read<T>("w0", {c.d_out, c.d_in});
+    c.lora_a = in.read<T>("lora_A", {c.experts, c.rank, c.d_in});
+    c.lora_b = in.read<T>("lora_B", {c.experts, c.d_out, c.rank});
+    c.router = in.read<T>("router", {c.experts, c.d_in});
+    c.grad_y = in.read<T>("grad_y", {c.samples, c.tokens, c.d_out});
+    c.task_types = in.read<std::int64_t>("task_type", {c.samples});
+    c.expert_types = in.read<std::int64_t>("expert_type", {c.experts});
+    if (in.contains("b0")) c.b0 = in.read<T>("b0", {c.d_out});
 
-    tensor<T, cpu> mask({samples, tokens});
-    for (index i = 0; i < m; ++i) {
+    const auto mask_ids = in.read<std::int64_t>("mask", {c.samples, c.tokens});
+    c.mask = tensor<T, cpu>({c.samples, c.tokens});
+    for (index i = 0; i < c.rows(); ++i) {
         if (mask_ids[i] != 0 && mask_ids[i] != 1)
             fail<value_error>("{}: mask holds {} at element {}; a mask is 0 (padding) or 1 (real token)", file,
                               mask_ids[i], i);
-        mask[i] = static_cast<T>(mask_ids[i]);
+        c.mask[i] = static_cast<T>(mask_ids[i]);
     }
+    return c;
+}
 
-    moe::loramoe_config config{.in_features = d_in, .out_features = d_out, .experts = experts, .rank = rank,
-                               .alpha = settings.alpha, .path = path};
-    moe::balance::lbc lbc{settings.delta, settings.statistic,
-                          std::vector<std::int64_t>(expert_types.span().begin(), expert_types.span().end())};
-    moe::loramoe_linear<T, Backend, dynamic, dynamic, moe::balance::dynamic> layer(config, lbc);
-    parameter_buffer<T, Backend> parameters(layer.parameter_count());
-    layer.bind(parameters.all());
-    // The inputs in the backend's memory (on the CPU, copies of the host tensors).
-    const auto device_x = to_backend<Backend>(x), device_w0 = to_backend<Backend>(w0),
-               device_b0 = to_backend<Backend>(b0), device_grad_y = to_backend<Backend>(grad_y),
-               device_mask = to_backend<Backend>(mask);
-    layer.set_base({device_w0.matrix(), b0.empty() ? nullptr : device_b0.data()});
-    for (index i = 0; i < experts; ++i) {
-        upload(Backend{}, lora_a.as_matrix(experts * rank, d_in).row_block(i * rank, rank),
-               moe::expert_a(layer.a(), i, rank));
-        upload(Backend{}, matrix_view<const T>(lora_b.data() + i * d_out * rank, d_out, rank),
-               moe::expert_b(layer.b(), i, rank));
+// The case's lora_A, lora_B and router into the layer's parameters (in the backend's memory).
+template <class T, class Layer>
+void upload_layer_case_parameters(const layer_case_tensors<T>& c, Layer& layer) {
+    using Backend = typename Layer::backend_type;
+    for (index i = 0; i < c.experts; ++i) {
+        upload(Backend{}, c.lora_a.as_matrix(c.experts * c.rank, c.d_in).row_block(i * c.rank, c.rank),
+               moe::expert_a(layer.a(), i, c.rank));
+        upload(Backend{}, matrix_view<const T>(c.lora_b.data() + i * c.d_out * c.rank, c.d_out, c.rank),
+               moe::expert_b(layer.b(), i, c.rank));
     }
-    upload(Backend{}, router.matrix(), layer.router());
+    upload(Backend{}, c.router.matrix(), layer.router());
+}
 
-    const moe::routing_batch<T> batch{samples, tokens, device_mask.data(), task_types.span()};
-    typename decltype(layer)::saved saved;
-    tensor<T, Backend> y({samples, tokens, d_out}), grad_x({samples, tokens, d_in});
-    layer.forward(device_x.as_matrix(m, d_in), batch, y.as_matrix(m, d_out), saved);
-    layer.backward(device_x.as_matrix(m, d_in), device_grad_y.as_matrix(m, d_out), batch,
-                   static_cast<T>(settings.weight), saved, grad_x.as_matrix(m, d_in));
-
-    tensor<T, cpu> grad_a({experts, rank, d_in}), grad_b({experts, d_out, rank}), grad_router({experts, d_in});
-    download(Backend{}, as_const(layer.a_grad()), grad_a.as_matrix(experts * rank, d_in));
-    for (index i = 0; i < experts; ++i)
-        download(Backend{}, as_const(moe::expert_b(layer.b_grad(), i, rank)),
-                 matrix_view<T>(grad_b.data() + i * d_out * rank, d_out, rank));
+// y, gates, lbc and the gradients, back on the host, into OUT.safetensors.
+template <class T, class Layer>
+void write_layer_case_results(const layer_case_tensors<T>& c, const Layer& layer, const typename Layer::saved& saved,
+                              const tensor<T, typename Layer::backend_type>& y,
+                              const tensor<T, typename Layer::backend_type>& grad_x, const std::filesystem::path& out_path) {
+    using Backend = typename Layer::backend_type;
+    tensor<T, cpu> grad_a({c.experts, c.rank, c.d_in}), grad_b({c.experts, c.d_out, c.rank}), grad_router({c.experts, c.d_in});
+    download(Backend{}, as_const(layer.a_grad()), grad_a.as_matrix(c.experts * c.rank, c.d_in));
+    for (index i = 0; i < c.experts; ++i)
+        download(Backend{}, as_const(moe::expert_b(layer.b_grad(), i, c.rank)),
+                 matrix_view<T>(grad_b.data() + i * c.d_out * c.rank, c.d_out, c.rank));
     download(Backend{}, as_const(layer.router_grad()), grad_router.matrix());
     tensor<T, cpu> lbc_value(shape_type{});
     lbc_value[0] = saved.balance_loss;
-    tensor<T, cpu> gates({samples, tokens, experts});
+    tensor<T, cpu> gates({c.samples, c.tokens, c.experts});
     copy_to_host(Backend{}, saved.gates.data(), gates.data(), gates.size());
 
     io::safetensors_writer out;
@@ -143,6 +151,36 @@ void run_layer_case_as(const io::safetensors_reader& in, const layer_case_settin
     out.add("grad_lora_B", grad_b);
     out.add("grad_router", grad_router);
     out.write(out_path);
+}
+
+// The case on Backend: the inputs and parameters are copied into the backend's memory, the results
+// back to the host to be written (on the CPU both are plain copies).
+template <class T, class Backend>
+void run_layer_case_as(const io::safetensors_reader& in, const layer_case_settings& settings,
+                       const std::filesystem::path& out_path, moe::execution_path path) {
+    const auto c = read_layer_case_tensors<T>(in, settings);
+    const index m = c.rows();
+    moe::loramoe_config config{.in_features = c.d_in, .out_features = c.d_out, .experts = c.experts, .rank = c.rank,
+                               .alpha = settings.alpha, .path = path};
+    moe::balance::lbc lbc{settings.delta, settings.statistic,
+                          std::vector<std::int64_t>(c.expert_types.span().begin(), c.expert_types.span().end())};
+    moe::loramoe_linear<T, Backend, dynamic, dynamic, moe::balance::dynamic> layer(config, lbc);
+    parameter_buffer<T, Backend> parameters(layer.parameter_count());
+    layer.bind(parameters.all());
+    upload_layer_case_parameters(c, layer);
+    // The inputs in the backend's memory (on the CPU, copies of the host tensors).
+    const auto x = to_backend<Backend>(c.x), w0 = to_backend<Backend>(c.w0), b0 = to_backend<Backend>(c.b0),
+               grad_y = to_backend<Backend>(c.grad_y), mask = to_backend<Backend>(c.mask);
+    layer.set_base({w0.matrix(), c.b0.empty() ? nullptr : b0.data()});
+
+    const moe::routing_batch<T> batch{c.samples, c.tokens, mask.data(), c.task_types.span()};
+    typename decltype(layer)::saved saved;
+    typename decltype(layer)::workspace workspace;
+    tensor<T, Backend> y({c.samples, c.tokens, c.d_out}), grad_x({c.samples, c.tokens, c.d_in});
+    layer.forward(x.as_matrix(m, c.d_in), batch, y.as_matrix(m, c.d_out), saved, workspace);
+    layer.backward(x.as_matrix(m, c.d_in), grad_y.as_matrix(m, c.d_out), batch, static_cast<T>(settings.weight), saved,
+                   workspace, grad_x.as_matrix(m, c.d_in));
+    write_layer_case_results(c, layer, saved, y, grad_x, out_path);
 }
 
 }  // namespace detail

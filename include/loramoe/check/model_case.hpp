@@ -50,8 +50,9 @@ void run_model_case_as(const std::filesystem::path& model_dir, const std::filesy
     const auto loaded = io::load_pretrained<T, Backend>(model_dir, adapter_dir);
     model_type& model = *loaded;
     typename model_type::saved saved;
-    const llama::model_losses losses = model.forward(batch, saved);
-    model.backward(saved);
+    typename model_type::workspace workspace;
+    const llama::model_losses losses = model.forward(batch, saved, workspace);
+    model.backward(saved, workspace);
 
     io::safetensors_writer out;
     auto scalar = [&](const char* name, double value) {

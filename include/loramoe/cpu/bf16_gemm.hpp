@@ -12,12 +12,10 @@
 //
 // Numerics. Every element of x (or dy) is rounded to bfloat16 as it is packed (cpu/bfloat16.hpp);
 // VDPBF16PS multiplies pairs of bfloat16 exactly and adds them to a float accumulator. The result is
-// the float product of the bfloat16-rounded operands, to float accuracy (about 1e-7 relative against a
-// product in double of the same values). Against the float product of the unrounded operands it
-// differs by the operands' rounding, a relative 2^-8 at most each: on random data 2.2e-3 to 2.4e-3
-// relative (Frobenius norm), whatever K (tests/cpu/test_bf16_gemm.cpp), and 4.0e-3 on the output and
-// the input gradient of a LoRAMoE FFN block with its three frozen W in bfloat16, adapters in float
-// (bench/bf16_bench.cpp).
+// the float product of the bfloat16-rounded operands, to float accuracy. Against the float product of
+// the unrounded operands it differs by the operands' rounding, a relative 2^-8 at most each
+// (tests/cpu/test_bf16_gemm.cpp bounds it; docs/performance.md reports what bench/bf16_bench.cpp measures
+// on a LoRAMoE FFN block).
 //
 // The product is a blocked GEMM, as GotoBLAS/BLIS. Inside c = a b, with b the weight's panels (R, C):
 //   for each block of 256 rows of b (128 pairs: one panel's block is 32 KiB, it stays in L1):

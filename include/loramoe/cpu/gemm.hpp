@@ -3,8 +3,8 @@
 //
 // The threads are ours, not Eigen's: the output is cut into one block of rows (or columns) per
 // OpenMP thread and each thread runs Eigen's product on its block alone. Eigen's own threading makes
-// its threads wait for each other in spin loops at every panel, which collapses (10x and worse) when
-// the machine has other work; separate blocks only meet at the end of the parallel region. The cost is
+// its threads wait for each other in spin loops at every panel, which collapses when the machine has
+// other work; separate blocks only meet at the end of the parallel region. The cost is
 // that each thread packs the shared operand itself, a small fraction of a large product.
 
 // Narrow float outputs (n <= 64: the adapters' low-rank products) go to cpu/narrow_gemm.hpp instead.

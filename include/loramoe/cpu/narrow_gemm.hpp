@@ -3,9 +3,9 @@
 // low-rank products (n = N r, or N r + N with the router: 24 and 30 for the paper's adapter):
 //   P = x [A_cat; W_r]^T,   dh = dy B_cat,   dB_cat += dy^T (s g o h),
 // and attention's per-head products with the head's dimension as n (p v, p^T do, ds k, ds^T q; Dh = 64).
-// Eigen's kernels are tiled for wide outputs and run these at a quarter to a half of the machine (91 to
-// 211 GFLOP/s on 2 threads at T = 512, d = 1024 and 2816); this kernel runs them 1.4 to 2.4x faster
-// (docs/performance.md). Each tile of c, Rows x n, stays in registers over the whole sum:
+// Eigen's kernels are tiled for wide outputs and run these far below the machine's peak; this kernel
+// is faster on them (docs/performance.md measures both). Each tile of c, Rows x n,
+// stays in registers over the whole sum:
 //   - op(b) is copied once per call into a panel (K, 16 V), V = ceil(n / 16) registers wide, zero-padded
 //     past n, shared by the threads;
 //   - op(a) is read in place (a copy would cost as much as the product: each element of a is used in
@@ -43,8 +43,7 @@ namespace detail::narrow {
 inline constexpr index max_width = 64;  // columns of c: 4 registers of 16 floats
 
 // Rows of a tile for a panel V registers wide: 24 sums at most, 12 for V = 1 (more would be all
-// broadcasts); 8 for V = 2, measured faster than 12 at x [A_cat; W_r]^T (12 rows of x d_in floats apart
-// share L1 sets).
+// broadcasts); 8 for V = 2, where 12 rows of x, d_in floats apart, would share L1 sets at x [A_cat; W_r]^T.
 constexpr index tile_rows(int vectors) { return vectors == 1 ? 12 : vectors == 2 ? 8 : vectors == 3 ? 8 : 6; }
 
 #if defined(__AVX512F__)

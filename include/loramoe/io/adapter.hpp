@@ -30,9 +30,9 @@ inline moe::adapter_config read_adapter_config(const std::filesystem::path& fold
 
 // f(official name, values view, gradients view) for every tensor of every adapter of the model, in a
 // fixed order. The views are in the backend's memory; B_i is a strided column block of B_cat.
-template <class T, class Backend, class Shape, class F>
-void for_each_adapter_tensor(llama::llama_model<T, Backend, Shape>& model, F&& f) {
-    using adapter_type = typename llama::llama_model<T, Backend, Shape>::adapter_type;
+template <class T, class Backend, class F>
+void for_each_adapter_tensor(llama::llama_model<T, Backend>& model, F&& f) {
+    using adapter_type = typename llama::llama_model<T, Backend>::adapter_type;
     model.for_each_adapter([&](const std::string& module, adapter_type& a) {
         const std::string prefix = "base_model.model." + module;
         const index r = a.rank();
@@ -51,8 +51,8 @@ void for_each_adapter_tensor(llama::llama_model<T, Backend, Shape>& model, F&& f
 
 // Loads adapter_model.safetensors into the model's adapters (built from the same adapter_config):
 // every tensor must be present with its shape, and the file must hold no other.
-template <class T, class Backend, class Shape>
-void load_adapter_weights(const std::filesystem::path& folder, llama::llama_model<T, Backend, Shape>& model) {
+template <class T, class Backend>
+void load_adapter_weights(const std::filesystem::path& folder, llama::llama_model<T, Backend>& model) {
     const safetensors_reader reader(folder / "adapter_model.safetensors");
     std::set<std::string> expected;
     for_each_adapter_tensor(model, [&](const std::string& name, matrix_view<T> values, matrix_view<T>) {
@@ -67,8 +67,8 @@ void load_adapter_weights(const std::filesystem::path& folder, llama::llama_mode
 }
 
 // Writes adapter_config.json and adapter_model.safetensors into the folder (created if needed).
-template <class T, class Backend, class Shape>
-void save_adapter(const std::filesystem::path& folder, llama::llama_model<T, Backend, Shape>& model) {
+template <class T, class Backend>
+void save_adapter(const std::filesystem::path& folder, llama::llama_model<T, Backend>& model) {
     if (!model.adapter_config()) fail<value_error>("save_adapter: the model has no adapter");
     std::filesystem::create_directories(folder);
     safetensors_writer writer;

@@ -30,8 +30,8 @@ inline moe::adapter_config parse_adapter_config(const nlohmann::json& j, const s
     c.rank = fields.required<index>("r");
     c.alpha = fields.required<double>("lora_alpha");
     c.dropout = fields.optional<double>("lora_dropout", 0.0);
-    c.blc_alpha = fields.optional<double>("blc_alpha", 0.0);
-    c.blc_weight = fields.optional<double>("blc_weight", 0.0);
+    c.lbc_delta = fields.optional<double>("blc_alpha", 0.0);
+    c.lbc_weight = fields.optional<double>("blc_weight", 0.0);
     c.statistic = moe::parse_lbc_statistic(fields.one_of("blc_statistic", {"cv2", "var_over_mean"}, "cv2"));
     c.expert_types = fields.optional<std::vector<std::int64_t>>("expert_types", {});
     c.top_k = fields.optional<index>("top_k", 0);
@@ -65,8 +65,8 @@ inline nlohmann::json to_json(const moe::adapter_config& c) {
         j["target_modules"] = c.target_regex;
     if (c.router) {
         j["lora_nums"] = c.experts;
-        j["blc_alpha"] = c.blc_alpha;
-        j["blc_weight"] = c.blc_weight;
+        j["blc_alpha"] = c.lbc_delta;
+        j["blc_weight"] = c.lbc_weight;
         if (c.statistic != moe::lbc_statistic::cv2) j["blc_statistic"] = moe::to_string(c.statistic);
         if (!c.expert_types.empty()) j["expert_types"] = c.expert_types;
         if (c.top_k != 0) j["top_k"] = c.top_k;

@@ -89,8 +89,8 @@ inline bool ignorable_checkpoint_tensor(const std::string& name, const llama::ll
 // Loads every base weight of `model` from the folder; every tensor must be there with its shape, and
 // the checkpoint must hold nothing the model does not know. A model holding bfloat16 copies of its
 // frozen weights (hold_frozen_weights_in_bf16) gets them made again from the new values.
-template <class T, class Backend, class Shape>
-void load_base_weights(const std::filesystem::path& folder, llama::llama_model<T, Backend, Shape>& model) {
+template <class T, class Backend>
+void load_base_weights(const std::filesystem::path& folder, llama::llama_model<T, Backend>& model) {
     const checkpoint_files files(folder);
     for (const auto& [name, shard] : files.tensors())
         if (model.layout().find(name) == nullptr && !detail::ignorable_checkpoint_tensor(name, model.config()))
@@ -106,8 +106,8 @@ void load_base_weights(const std::filesystem::path& folder, llama::llama_model<T
 }
 
 // Writes config.json and model.safetensors (F32 or F64 as T) into the folder, creating it if needed.
-template <class T, class Backend, class Shape>
-void save_hf_checkpoint(const std::filesystem::path& folder, const llama::llama_model<T, Backend, Shape>& model) {
+template <class T, class Backend>
+void save_hf_checkpoint(const std::filesystem::path& folder, const llama::llama_model<T, Backend>& model) {
     std::filesystem::create_directories(folder);
     safetensors_writer writer;
     writer.set_metadata("format", "pt");

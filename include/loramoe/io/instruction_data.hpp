@@ -105,7 +105,7 @@ struct tokenized_example {
 // The ids and labels of `example` (see the top), cut to the first `max_tokens` like the official
 // code's [:max_seq_length]: the prompt's start is kept, so a long prompt may leave no target at all.
 inline tokenized_example tokenize_example(const instruction_example& example, const tokenizer& tok,
-                                          prompt_template form, std::int64_t max_tokens) {
+                                          prompt_template prompt_format, std::int64_t max_tokens) {
     if (max_tokens <= 0)
         fail<value_error>("tokenize_example: max_tokens must be positive, got {}", max_tokens);
     if (example.is_raw_text() &&
@@ -125,7 +125,7 @@ inline tokenized_example tokenize_example(const instruction_example& example, co
         append(tok.encode(example.input.empty() ? example.instruction
                                                 : example.instruction + "\n" + example.input),
                false);
-        if (form == prompt_template::official) append({&eos, 1}, false);
+        if (prompt_format == prompt_template::official) append({&eos, 1}, false);
         append(tok.encode(example.output), true);
     }
     append({&eos, 1}, true);

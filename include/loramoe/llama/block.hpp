@@ -6,15 +6,12 @@
 //   x2 = rmsnorm(h2)                      a = silu(x2 Wg^T) o (x2 Wu^T)          h' = h2 + a Wd^T (+ ffn adapter(x2))
 //
 // Shapes (M = B*S rows): h, x1, h2, x2 (M, D); q, o (M, H*Dh); k, v (M, Hkv*Dh); gate, up, a (M, F).
-// The sizes may be fixed at compile time through block_shape<D, H, Hkv, Dh, F>; `dynamic` reads them
-// from the config.
 
 #include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 
-#include <loramoe/core/extent.hpp>
 #include <loramoe/core/parameters.hpp>
 #include <loramoe/core/tensor_layout.hpp>
 #include <loramoe/cpu/swiglu.hpp>
@@ -29,15 +26,6 @@
 
 namespace loramoe::llama {
 
-template <int Hidden = dynamic, int Heads = dynamic, int KvHeads = dynamic, int HeadDim = dynamic, int Ffn = dynamic>
-struct block_shape {
-    static constexpr int hidden = Hidden;
-    static constexpr int heads = Heads;
-    static constexpr int kv_heads = KvHeads;
-    static constexpr int head_dim = HeadDim;
-    static constexpr int ffn = Ffn;
-};
-
 // What every block reads about the batch.
 template <class T>
 struct sequence_context {
@@ -48,12 +36,13 @@ struct sequence_context {
     moe::routing_batch<T> routing;             // what the adapters' balancing loss sees
 };
 
-template <scalar T, backend Backend = cpu, class Shape = block_shape<>>
+template <scalar T, backend Backend = cpu>
 class llama_block {
 public:
     using projection_type = projection<T, Backend>;
     using adapter_type = typename projection_type::adapter_type;
 
+    // What forward writes and backward reads, per block.
     struct saved {
         typename nn::rms_norm<T, Backend>::saved input_norm, post_norm;
         typename nn::causal_attention<T, Backend>::saved attention;
@@ -67,9 +56,13 @@ public:
         tensor<T, Backend> ffn_adapter_output;  // (M, D)
     };
 
-    // Backward scratch, shared by the blocks of a model.
+    // Scratch of forward and backward, owned by the caller: one serves every block of a model.
     struct workspace {
-        tensor<T, Backend> dx1, dq, dk, dv, dattention, dx2, dgate, dup, dact;
+        typename projection_type::workspace linears;           // the adapters' scratch
+        tensor<T, Backend> dx1, dx2;                           // (M, D)
+        tensor<T, Backend> dq, dattention;                     // (M, H*Dh)
+        tensor<T, Backend> dk, dv;                             // (M, Hkv*Dh)
+        tensor<T, Backend> dgate, dup, dact;                   // (M, F)
     };
 
     // `base` holds the model's weights at the offsets of `layout` (grads null when frozen); adapters,
@@ -78,11 +71,8 @@ public:
                 const std::optional<moe::adapter_config>& adapters, const nn::rotary_embedding<T, Backend>* rotary,
                 std::uint64_t seed)
         : layer_(layer),
-          hidden_(config.hidden_size, "hidden_size"),
-          heads_(config.num_attention_heads, "num_attention_heads"),
-          kv_heads_(config.num_key_value_heads, "num_key_value_heads"),
-          head_dim_(config.head_dim, "head_dim"),
-          ffn_(config.intermediate_size, "intermediate_size"),
+          hidden_(config.hidden_size),
+          ffn_(config.intermediate_size),
           rotary_(rotary),
           attention_{config.num_attention_heads, config.num_key_value_heads, config.head_dim} {
         const std::string prefix = layer_prefix(layer);
@@ -96,23 +86,23 @@ public:
         for (block_linear linear : block_linears) {
             const std::string name = module_name(linear);
             const auto [out, in] = linear_shape(config, linear);
-            nn::linear_weights<T> w{matrix_view<const T>(values(name + ".weight"), out, in)};
-            w.weight_grad = grads(name + ".weight");
+            nn::linear_weights<T> weights{matrix_view<const T>(values(name + ".weight"), out, in)};
+            weights.weight_grad = grads(name + ".weight");
             if (has_bias(config, linear)) {
-                w.bias = values(name + ".bias");
-                w.bias_grad = grads(name + ".bias");
+                weights.bias = values(name + ".bias");
+                weights.bias_grad = grads(name + ".bias");
             }
             std::optional<adapter_type> adapter;
             if (adapters && adapters->placement == moe::adapter_placement::linears && adapters->targets(prefix + name))
                 adapter.emplace(adapters->layer_config(in, out, seed + static_cast<std::uint64_t>(linear)), adapters->balance());
-            linears_.emplace_back(w, std::move(adapter));
+            linears_.emplace_back(weights, std::move(adapter));
         }
         if (adapters && adapters->placement == moe::adapter_placement::ffn)
             ffn_adapter_.emplace(adapters->layer_config(hidden(), hidden(), seed + 7), adapters->balance());
     }
 
     index layer() const { return layer_; }
-    index hidden() const { return hidden_.value(); }
+    index hidden() const { return hidden_; }
 
     // One of the seven linears: its weights, and its adapter if it has one.
     projection_type& linear(block_linear which) { return linears_[static_cast<std::size_t>(which)]; }
@@ -136,56 +126,58 @@ public:
     }
 
     // h (M, D) -> out (M, D)
-    void forward(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> out, saved& s, bool training) {
+    void forward(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> out, saved& s, workspace& scratch,
+                 bool training) {
         const index m = h.rows;
         s.k.resize({m, kv_width()});
         s.v.resize({m, kv_width()});
-        compute(h, c, s.k.matrix(), s.v.matrix(), out, s, training, [&] {
+        compute(h, c, s.k.matrix(), s.v.matrix(), out, s, scratch, training, [&] {
             attention_.forward(c.samples, c.tokens, s.q.matrix(), s.k.matrix(), s.v.matrix(), c.attention_mask, s.o.matrix(),
                                s.attention);
         });
     }
 
     // dh holds d out on entry and d h on return. Parameter gradients accumulate.
-    void backward(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> dh, saved& s, workspace& w,
+    void backward(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> dh, const saved& s, workspace& scratch,
                   T balance_weight) {
         const index m = h.rows;
-        for (auto* t : {&w.dx1, &w.dx2}) t->resize({m, hidden()});
-        for (auto* t : {&w.dq, &w.dattention}) t->resize({m, s.q.dim(1)});
-        for (auto* t : {&w.dk, &w.dv}) t->resize({m, s.k.dim(1)});
-        for (auto* t : {&w.dgate, &w.dup, &w.dact}) t->resize({m, ffn_.value()});
+        for (auto* t : {&scratch.dx1, &scratch.dx2}) t->resize({m, hidden()});
+        for (auto* t : {&scratch.dq, &scratch.dattention}) t->resize({m, s.q.dim(1)});
+        for (auto* t : {&scratch.dk, &scratch.dv}) t->resize({m, s.k.dim(1)});
+        for (auto* t : {&scratch.dgate, &scratch.dup, &scratch.dact}) t->resize({m, ffn_});
 
         // MLP: d out reaches x2 through down, the SwiGLU gate, gate and up (and the ffn adapter).
-        back(block_linear::down, s.act, dh, w.dact, gradient_mode::overwrite, c, s, balance_weight);
-        swiglu_backward(Backend{}, as_const(s.gate.matrix()), as_const(s.up.matrix()), as_const(w.dact.matrix()),
-                        w.dgate.matrix(), w.dup.matrix());
-        back(block_linear::gate, s.x2, w.dgate.matrix(), w.dx2, gradient_mode::overwrite, c, s, balance_weight);
-        back(block_linear::up, s.x2, w.dup.matrix(), w.dx2, gradient_mode::accumulate, c, s, balance_weight);
+        linear_backward(block_linear::down, s.act, dh, scratch.dact, gradient_mode::overwrite, c, s, scratch, balance_weight);
+        swiglu_backward(Backend{}, as_const(s.gate.matrix()), as_const(s.up.matrix()), as_const(scratch.dact.matrix()),
+                        scratch.dgate.matrix(), scratch.dup.matrix());
+        linear_backward(block_linear::gate, s.x2, scratch.dgate.matrix(), scratch.dx2, gradient_mode::overwrite, c, s, scratch, balance_weight);
+        linear_backward(block_linear::up, s.x2, scratch.dup.matrix(), scratch.dx2, gradient_mode::accumulate, c, s, scratch, balance_weight);
         if (ffn_adapter_)
-            ffn_adapter_->backward(s.x2.matrix(), as_const(dh), c.routing, balance_weight, s.ffn_adapter, w.dx2.matrix(),
-                                   gradient_mode::accumulate);
-        post_norm_.backward(s.h2.matrix(), w.dx2.matrix(), s.post_norm, dh, gradient_mode::accumulate);   // dh = d h2
+            ffn_adapter_->backward(s.x2.matrix(), as_const(dh), c.routing, balance_weight, s.ffn_adapter, scratch.linears,
+                                   scratch.dx2.matrix(), gradient_mode::accumulate);
+        post_norm_.backward(s.h2.matrix(), scratch.dx2.matrix(), s.post_norm, dh, gradient_mode::accumulate);   // dh = d h2
 
         // Attention: d h2 reaches x1 through o, attention, rope, and q, k, v.
-        back(block_linear::o, s.o, dh, w.dattention, gradient_mode::overwrite, c, s, balance_weight);
+        linear_backward(block_linear::o, s.o, dh, scratch.dattention, gradient_mode::overwrite, c, s, scratch, balance_weight);
         attention_.backward(c.samples, c.tokens, s.q.matrix(), s.k.matrix(), s.v.matrix(), c.attention_mask, s.attention,
-                            w.dattention.matrix(), w.dq.matrix(), w.dk.matrix(), w.dv.matrix());
-        rotary_->backward(w.dq.matrix(), c.positions);
-        rotary_->backward(w.dk.matrix(), c.positions);
-        back(block_linear::q, s.x1, w.dq.matrix(), w.dx1, gradient_mode::overwrite, c, s, balance_weight);
-        back(block_linear::k, s.x1, w.dk.matrix(), w.dx1, gradient_mode::accumulate, c, s, balance_weight);
-        back(block_linear::v, s.x1, w.dv.matrix(), w.dx1, gradient_mode::accumulate, c, s, balance_weight);
-        input_norm_.backward(h, w.dx1.matrix(), s.input_norm, dh, gradient_mode::accumulate);   // dh = d h
+                            scratch.dattention.matrix(), scratch.dq.matrix(), scratch.dk.matrix(), scratch.dv.matrix());
+        rotary_->backward(scratch.dq.matrix(), c.positions);
+        rotary_->backward(scratch.dk.matrix(), c.positions);
+        linear_backward(block_linear::q, s.x1, scratch.dq.matrix(), scratch.dx1, gradient_mode::overwrite, c, s, scratch, balance_weight);
+        linear_backward(block_linear::k, s.x1, scratch.dk.matrix(), scratch.dx1, gradient_mode::accumulate, c, s, scratch, balance_weight);
+        linear_backward(block_linear::v, s.x1, scratch.dv.matrix(), scratch.dx1, gradient_mode::accumulate, c, s, scratch, balance_weight);
+        input_norm_.backward(h, scratch.dx1.matrix(), s.input_norm, dh, gradient_mode::accumulate);   // dh = d h
     }
 
     // Inference on one sequence with a KV cache: h (n, D) holds n new tokens at positions
     // past .. past+n-1 (in `positions`); their keys and values go into rows past .. past+n-1 of the
-    // layer's cache. `s` is scratch. The adapters route without a balancing loss and without dropout.
+    // layer's cache. Nothing is kept for a backward: `s` serves as scratch here. The adapters route
+    // without a balancing loss and without dropout.
     void forward_cached(matrix_view<const T> h, const std::int64_t* positions, index past, tensor<T, Backend>& keys,
-                        tensor<T, Backend>& values, matrix_view<T> out, saved& s) {
+                        tensor<T, Backend>& values, matrix_view<T> out, saved& s, workspace& scratch) {
         const index n = h.rows;
         const sequence_context<T> c{1, n, nullptr, positions, {n, 1, nullptr, {}, false}};
-        compute(h, c, keys.matrix().row_block(past, n), values.matrix().row_block(past, n), out, s, false, [&] {
+        compute(h, c, keys.matrix().row_block(past, n), values.matrix().row_block(past, n), out, s, scratch, false, [&] {
             attention_cached(Backend{}, attention_.shape(1, n), past, as_const(s.q.matrix()), as_const(keys.matrix()),
                              as_const(values.matrix()), s.o.matrix());
         });
@@ -203,57 +195,57 @@ public:
     }
 
 private:
-    index kv_width() const { return kv_heads_.value() * head_dim_.value(); }
+    index kv_width() const { return attention_.kv_heads * attention_.head_dim; }
 
     // The block's forward around its attention step: q goes to s.q, k and v to `keys` and `values`
     // (rotary applied to q and keys), and attend() must fill s.o from them.
     template <class Attend>
     void compute(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> keys, matrix_view<T> values,
-                 matrix_view<T> out, saved& s, bool training, Attend&& attend) {
+                 matrix_view<T> out, saved& s, workspace& scratch, bool training, Attend&& attend) {
         const index m = h.rows;
         for (auto* t : {&s.x1, &s.h2, &s.x2}) t->resize({m, hidden()});
-        for (auto* t : {&s.q, &s.o}) t->resize({m, heads_.value() * head_dim_.value()});
-        for (auto* t : {&s.gate, &s.up, &s.act}) t->resize({m, ffn_.value()});
+        for (auto* t : {&s.q, &s.o}) t->resize({m, attention_.heads * attention_.head_dim});
+        for (auto* t : {&s.gate, &s.up, &s.act}) t->resize({m, ffn_});
 
         input_norm_.forward(h, s.x1.matrix(), s.input_norm);
-        run(block_linear::q, s.x1, s.q.matrix(), c, s, training);
-        run(block_linear::k, s.x1, keys, c, s, training);
-        run(block_linear::v, s.x1, values, c, s, training);
+        linear_forward(block_linear::q, s.x1, s.q.matrix(), c, s, scratch, training);
+        linear_forward(block_linear::k, s.x1, keys, c, s, scratch, training);
+        linear_forward(block_linear::v, s.x1, values, c, s, scratch, training);
         rotary_->forward(s.q.matrix(), c.positions);
         rotary_->forward(keys, c.positions);
         attend();
-        run(block_linear::o, s.o, s.h2.matrix(), c, s, training);
+        linear_forward(block_linear::o, s.o, s.h2.matrix(), c, s, scratch, training);
         axpy(Backend{}, T(1), h, s.h2.matrix());   // h2 = h + o Wo^T
 
         post_norm_.forward(s.h2.matrix(), s.x2.matrix(), s.post_norm);
-        run(block_linear::gate, s.x2, s.gate.matrix(), c, s, training);
-        run(block_linear::up, s.x2, s.up.matrix(), c, s, training);
+        linear_forward(block_linear::gate, s.x2, s.gate.matrix(), c, s, scratch, training);
+        linear_forward(block_linear::up, s.x2, s.up.matrix(), c, s, scratch, training);
         swiglu_forward(Backend{}, as_const(s.gate.matrix()), as_const(s.up.matrix()), s.act.matrix());
-        run(block_linear::down, s.act, out, c, s, training);
+        linear_forward(block_linear::down, s.act, out, c, s, scratch, training);
         if (ffn_adapter_) {
             s.ffn_adapter_output.resize({m, hidden()});
-            ffn_adapter_->forward(s.x2.matrix(), c.routing, s.ffn_adapter_output.matrix(), s.ffn_adapter, training);
+            ffn_adapter_->forward(s.x2.matrix(), c.routing, s.ffn_adapter_output.matrix(), s.ffn_adapter, scratch.linears,
+                                  training);
             axpy(Backend{}, T(1), as_const(s.ffn_adapter_output.matrix()), out);
         }
         axpy(Backend{}, T(1), as_const(s.h2.matrix()), out);   // out = h2 + mlp(x2)
     }
 
-    void run(block_linear which, tensor<T, Backend>& x, matrix_view<T> y, const sequence_context<T>& c, saved& s,
-             bool training) {
-        linear(which).forward(x.matrix(), c.routing, y, s.linears[static_cast<std::size_t>(which)], training);
+    // One of the seven linears, forward and backward, with its saved state.
+    void linear_forward(block_linear which, const tensor<T, Backend>& x, matrix_view<T> y, const sequence_context<T>& c,
+                        saved& s, workspace& scratch, bool training) {
+        linear(which).forward(x.matrix(), c.routing, y, s.linears[static_cast<std::size_t>(which)], scratch.linears, training);
     }
-    void back(block_linear which, tensor<T, Backend>& x, matrix_view<T> dy, tensor<T, Backend>& dx, gradient_mode mode,
-              const sequence_context<T>& c, saved& s, T balance_weight) {
+    void linear_backward(block_linear which, const tensor<T, Backend>& x, matrix_view<T> dy, tensor<T, Backend>& dx,
+                         gradient_mode mode, const sequence_context<T>& c, const saved& s, workspace& scratch,
+                         T balance_weight) {
         linear(which).backward(x.matrix(), as_const(dy), c.routing, balance_weight,
-                               s.linears[static_cast<std::size_t>(which)], dx.matrix(), mode);
+                               s.linears[static_cast<std::size_t>(which)], scratch.linears, dx.matrix(), mode);
     }
 
     index layer_;
-    extent<Shape::hidden> hidden_;
-    extent<Shape::heads> heads_;
-    extent<Shape::kv_heads> kv_heads_;
-    extent<Shape::head_dim> head_dim_;
-    extent<Shape::ffn> ffn_;
+    index hidden_;   // D
+    index ffn_;      // F
     const nn::rotary_embedding<T, Backend>* rotary_;
     nn::causal_attention<T, Backend> attention_;
     nn::rms_norm<T, Backend> input_norm_, post_norm_;

@@ -3,8 +3,8 @@
 //
 //   h0 = embed(ids);  h_{l+1} = block_l(h_l);  logits = rmsnorm(h_L) W_lm^T      (W_lm = embed when tied)
 //   ce    = mean over counted t of -log softmax(logits_t)[labels_{t+1}]          (labels -100 not counted)
-//   lbc   = sum over the adapted linears of their LBC over the batch              (0 when blc_weight = 0)
-//   loss  = ce + blc_weight * lbc
+//   lbc   = sum over the adapted linears of their LBC over the batch              (0 when lbc_weight = 0)
+//   loss  = ce + lbc_weight * lbc
 //
 // The base weights live in one buffer by their HF names (nn/llama_weights.hpp); they are frozen and
 // get no gradient memory unless model_options::train_base (full fine-tuning). Adapter parameters
@@ -41,18 +41,19 @@ struct model_options {
 };
 
 struct model_losses {
-    double loss = 0;           // ce + blc_weight * lbc
+    double loss = 0;           // ce + lbc_weight * lbc
     double ce = 0;
     double lbc = 0;            // unweighted sum over the adapted linears
     index counted_tokens = 0;  // the denominator of ce
 };
 
-template <scalar T, backend Backend = cpu, class Shape = block_shape<>>
+template <scalar T, backend Backend = cpu>
 class llama_model {
 public:
-    using block_type = llama_block<T, Backend, Shape>;
+    using block_type = llama_block<T, Backend>;
     using adapter_type = typename block_type::adapter_type;
 
+    // What forward writes and backward reads.
     struct saved {
         tensor<std::int64_t, Backend> ids, positions, targets;   // (M)
         tensor<T, Backend> attention_mask;                       // (M)
@@ -64,6 +65,13 @@ public:
         std::vector<std::int64_t> task_types;                    // (B), on the host, for the LBC
         sequence_context<T> context;
         model_losses losses;
+    };
+
+    // Scratch of forward and backward, owned by the caller (a trainer keeps one for all its steps).
+    struct workspace {
+        tensor<T, Backend> dlogits;            // (M, V)
+        tensor<T, Backend> dnormed, dh;        // (M, D)
+        typename block_type::workspace blocks; // shared by every block
     };
 
     llama_model(const llama_config& config, std::optional<moe::adapter_config> adapters = std::nullopt,
@@ -109,7 +117,7 @@ public:
     // every block and the LM head, their W rounded to bfloat16 (to nearest even: a BF16 checkpoint's
     // values exactly) and packed once for AVX512-BF16 products with float sums; activations are rounded
     // to bfloat16 as they enter these products. The float weights stay (files, the embedding). Faster
-    // by about 2x on the products, at about 4e-3 relative error on a block's output (docs/library.md).
+    // on the products at bfloat16's accuracy (docs/performance.md measures both).
     // `layouts`: forward_and_input_gradient to train adapters, forward alone (half the memory) to
     // evaluate or generate. Call after the base weights are loaded: io::load_base_weights packs again
     // when they are replaced. Not with train_base: trained weights must stay exact floats.
@@ -153,7 +161,7 @@ public:
     }
 
     // Computes the losses (and keeps the logits in s.logits) of a batch. Dropout acts when training.
-    model_losses forward(const token_batch& batch, saved& s, bool training = false) {
+    model_losses forward(const token_batch& batch, saved& s, workspace& scratch, bool training = false) {
         batch.validate(config_.vocab_size);
         prepare(batch, s);
         const index m = batch.rows(), d = config_.hidden_size;
@@ -163,7 +171,7 @@ public:
 
         embedding_forward(Backend{}, embedding().weight, s.ids.data(), s.hidden[0].matrix());
         for (std::size_t l = 0; l < blocks_.size(); ++l)
-            blocks_[l].forward(s.hidden[l].matrix(), s.context, s.hidden[l + 1].matrix(), s.blocks[l], training);
+            blocks_[l].forward(s.hidden[l].matrix(), s.context, s.hidden[l + 1].matrix(), s.blocks[l], scratch.blocks, training);
         s.normed.resize({m, d});
         final_norm().forward(s.hidden.back().matrix(), s.normed.matrix(), s.final_norm);
         s.logits.resize({m, config_.vocab_size});
@@ -176,29 +184,26 @@ public:
             out.ce = cross_entropy_sum(Backend{}, as_const(s.logits.matrix()), s.targets.data()) /
                      static_cast<double>(out.counted_tokens);
         for (std::size_t l = 0; l < blocks_.size(); ++l) out.lbc += static_cast<double>(blocks_[l].balance_loss(s.blocks[l]));
-        out.loss = out.ce + blc_weight() * out.lbc;
+        out.loss = out.ce + lbc_weight() * out.lbc;
         return out;
     }
 
     // Accumulates d loss / d (every trainable tensor) for the batch of the last forward.
-    void backward(saved& s) {
+    void backward(const saved& s, workspace& scratch) {
         const index m = s.logits.dim(0), d = config_.hidden_size;
-        // dlogits = (softmax - onehot) / counted, in the logits' place would lose them: a scratch buffer.
-        workspace_.dlogits.resize({m, config_.vocab_size});
+        // dlogits = (softmax - onehot) / counted: in the logits' place it would lose them.
+        scratch.dlogits.resize({m, config_.vocab_size});
         const T scale = s.losses.counted_tokens > 0 ? T(1) / static_cast<T>(s.losses.counted_tokens) : T(0);
-        cross_entropy_backward(Backend{}, as_const(s.logits.matrix()), s.targets.data(), scale,
-                               workspace_.dlogits.matrix());
-        workspace_.dnormed.resize({m, d});
-        workspace_.dh.resize({m, d});
-        nn::linear_backward(Backend{}, lm_head(), as_const(s.normed.matrix()), as_const(workspace_.dlogits.matrix()),
-                        workspace_.dnormed.matrix());
-        final_norm().backward(s.hidden.back().matrix(), workspace_.dnormed.matrix(), s.final_norm, workspace_.dh.matrix());
-        const T weight = static_cast<T>(blc_weight());
+        cross_entropy_backward(Backend{}, s.logits.matrix(), s.targets.data(), scale, scratch.dlogits.matrix());
+        scratch.dnormed.resize({m, d});
+        scratch.dh.resize({m, d});
+        nn::linear_backward(Backend{}, lm_head(), s.normed.matrix(), as_const(scratch.dlogits.matrix()), scratch.dnormed.matrix());
+        final_norm().backward(s.hidden.back().matrix(), scratch.dnormed.matrix(), s.final_norm, scratch.dh.matrix());
+        const T weight = static_cast<T>(lbc_weight());
         for (std::size_t l = blocks_.size(); l-- > 0;)
-            blocks_[l].backward(s.hidden[l].matrix(), s.context, workspace_.dh.matrix(), s.blocks[l], workspace_.blocks,
-                                weight);
+            blocks_[l].backward(s.hidden[l].matrix(), s.context, scratch.dh.matrix(), s.blocks[l], scratch.blocks, weight);
         if (auto e = embedding(); e.weight_grad != nullptr)
-            embedding_backward(Backend{}, s.ids.data(), as_const(workspace_.dh.matrix()),
+            embedding_backward(Backend{}, s.ids.data(), as_const(scratch.dh.matrix()),
                                matrix_view<T>(e.weight_grad, config_.vocab_size, d));
     }
 
@@ -236,7 +241,7 @@ public:
             embedding_forward(Backend{}, embedding().weight, g.ids.data(), g.hidden.matrix());
             for (std::size_t l = 0; l < blocks_.size(); ++l) {
                 blocks_[l].forward_cached(g.hidden.matrix(), g.positions.data(), past, g.cache.keys[l], g.cache.values[l],
-                                          g.next.matrix(), g.blocks[l]);
+                                          g.next.matrix(), g.blocks[l], g.workspace);
                 std::swap(g.hidden, g.next);
             }
             g.cache.length += n;
@@ -255,19 +260,17 @@ public:
         return generated;
     }
 
-    double blc_weight() const { return adapter_config_ && adapter_config_->router ? adapter_config_->blc_weight : 0.0; }
+    // The weight of the LBC in the loss (the adapter config's lbc_weight), 0 without a router.
+    double lbc_weight() const { return adapter_config_ && adapter_config_->router ? adapter_config_->lbc_weight : 0.0; }
 
 private:
-    struct workspace {
-        tensor<T, Backend> dlogits, dnormed, dh;
-        typename block_type::workspace blocks;
-    };
-
+    // generate()'s own state, kept by the model between calls: the KV cache and the scratch of decoding.
     struct generation_state {
         nn::kv_cache<T, Backend> cache;
         tensor<std::int64_t, Backend> ids, positions;
         tensor<T, Backend> hidden, next, normed, logits;
         std::vector<typename block_type::saved> blocks;
+        typename block_type::workspace workspace;
         typename nn::rms_norm<T, Backend>::saved final_norm;
     };
 
@@ -343,7 +346,6 @@ private:
     std::vector<block_type> blocks_;
     std::vector<bf16_weight> frozen_bf16_;  // the blocks' linears in order, then the LM head; empty: none
     bf16_layouts frozen_bf16_layouts_ = bf16_layouts::forward;
-    workspace workspace_;
     generation_state generation_;
 };
 

@@ -28,8 +28,8 @@ struct adapter_config {
     index rank = 4;                   // r
     double alpha = 32;                // lora_alpha; scaling alpha / r
     double dropout = 0;               // lora_dropout
-    double blc_alpha = 0.1;           // delta of the LBC
-    double blc_weight = 0.1;          // beta: weight of the LBC in the loss; 0 disables it
+    double lbc_delta = 0.1;           // blc_alpha in files: the LBC's delta
+    double lbc_weight = 0.1;          // blc_weight in files: beta, the LBC's weight in the loss; 0 disables it
     lbc_statistic statistic = lbc_statistic::cv2;
     std::vector<std::int64_t> expert_types;   // empty: official_expert_types(N)
     std::vector<std::string> target_modules = {"gate_proj", "up_proj", "down_proj"};
@@ -54,8 +54,8 @@ struct adapter_config {
 
     // The LBC when it counts (a router and a non-zero weight), no balancing loss otherwise.
     balance::dynamic balance() const {
-        if (!router || blc_weight == 0) return balance::none{};
-        return balance::lbc{blc_alpha, statistic, expert_types};
+        if (!router || lbc_weight == 0) return balance::none{};
+        return balance::lbc{lbc_delta, statistic, expert_types};
     }
 
     void validate(const std::string& source = "adapter_config.json") const {

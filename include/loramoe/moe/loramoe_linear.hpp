@@ -65,19 +65,24 @@ public:
     using backend_type = Backend;
     using balance_type = Balance;
 
-    // What forward keeps for backward, and backward's scratch. Reused across calls: a layer called
-    // again with the same shapes allocates nothing.
+    // What forward writes and backward reads. Reused across calls: a layer called again with the same
+    // shapes allocates nothing.
     struct saved {
-        tensor<T, Backend> projected;       // (M, N*r + R): [A_i x of every expert | router logits], R = N or 0
-        tensor<T, Backend> gates;           // (M, N)
-        tensor<T, Backend> scaled;          // (M, N*r): s g_i A_i x, the input of the product with B_cat
-        tensor<T, Backend> grad_projected;  // (M, N*r + R)
-        tensor<T, Backend> grad_gates;      // (M, N)
-        tensor<T, Backend> dropped;         // (M, d_in): an expert's dropped-out input
-        tensor<T, Backend> expert_output;   // (M, d_out): the reference path's B_i A_i x
-        T balance_loss = 0;                 // unweighted
+        tensor<T, Backend> projected;   // (M, N*r + R): [A_i x of every expert | router logits], R = N or 0
+        tensor<T, Backend> gates;       // (M, N)
+        tensor<T, Backend> scaled;      // (M, N*r): s g_i A_i x, the input of the product with B_cat (fused path)
+        T balance_loss = 0;             // unweighted
         bool dropout_active = false;
         std::uint64_t dropout_call = 0;
+    };
+
+    // Scratch of forward and backward, owned by the caller: one workspace serves any number of layers
+    // called one after the other (a model's layers share one).
+    struct workspace {
+        tensor<T, Backend> grad_projected;  // (M, N*r + R)
+        tensor<T, Backend> grad_gates;      // (M, N)
+        tensor<T, Backend> dropped;         // (M, d_in): an expert's dropped-out input, or its input gradient
+        tensor<T, Backend> expert_output;   // (M, d_out): the reference path's B_i A_i x
     };
 
     explicit loramoe_linear(const loramoe_config& config, Balance balance = {})
@@ -151,51 +156,27 @@ public:
 
     // --- forward ------------------------------------------------------------------------------------
 
-    // y = x W0^T + b + sum_i g_i s B_i A_i x; keeps in `s` what backward needs, and the balancing
-    // loss of the gates over `batch` (unweighted) in s.balance_loss. Dropout acts in training only.
-    void forward(matrix_view<const T> x, const routing_batch<T>& batch, matrix_view<T> y, saved& s,
+    // y = x W0^T + b + sum_i g_i s B_i A_i x; keeps in `state` what backward needs, and the balancing
+    // loss of the gates over `batch` (unweighted) in state.balance_loss. Dropout acts in training only.
+    void forward(matrix_view<const T> x, const routing_batch<T>& batch, matrix_view<T> y, saved& state, workspace& scratch,
                  bool training = false) {
         check_input(x, batch);
         require_shape(y, x.rows, out_features(), "loramoe_linear output y");
-        const index m = x.rows;
-        s.projected.resize({m, projected_width()});
-        s.gates.resize({m, experts()});
-        s.dropout_active = training && config_.dropout > 0;
-        if (s.dropout_active) s.dropout_call = dropout_calls_++;
-        const auto h = low_rank(s.projected.matrix());
-        const auto logits = router_logits(s.projected.matrix());
-        const auto gates = s.gates.matrix();
+        state.projected.resize({x.rows, projected_width()});
+        state.gates.resize({x.rows, experts()});
+        state.dropout_active = training && config_.dropout > 0;
+        if (state.dropout_active) state.dropout_call = dropout_calls_++;
 
         base_forward(x, y);
-        if (fused_input_product(s)) {
-            // [A_i x | z] = x [A_cat; W_r]^T: one product, x read once
-            gemm(Backend{}, T(1), x, transpose::no, as_const(a_and_router(parameters_.values)), transpose::yes,
-                 T(0), s.projected.matrix());
-        } else {
-            if (has_router()) gemm(Backend{}, T(1), x, transpose::no, as_const(router()), transpose::yes, T(0), logits);
-            for (index i = 0; i < experts(); ++i)
-                gemm(Backend{}, T(1), expert_input(x, i, s), transpose::no, as_const(expert_a(a(), i, rank())),
-                     transpose::yes, T(0), expert_block(h, i));
-        }
-        gates_forward(logits, gates);
-
-        if (config_.path == execution_path::fused) {
-            // y += (s g o h) B_cat^T
-            s.scaled.resize({m, low_rank_width()});
-            scale_by_gates(Backend{}, as_const(h), as_const(gates), scaling(), rank_, s.scaled.matrix());
-            gemm(Backend{}, T(1), as_const(s.scaled.matrix()), transpose::no, as_const(b()), transpose::yes, T(1), y);
-        } else {
-            // y += s g_i o (h_i B_i^T), one expert at a time
-            s.expert_output.resize({m, out_features()});
-            const auto e = s.expert_output.matrix();
-            for (index i = 0; i < experts(); ++i) {
-                gemm(Backend{}, T(1), as_const(expert_block(h, i)), transpose::no, as_const(expert_b(b(), i, rank())),
-                     transpose::yes, T(0), e);
-                scale_rows(Backend{}, gates.data + i, gates.stride, scaling(), as_const(e), y, true);
-            }
-        }
-        s.balance_loss = has_router() && batch.compute_balance
-                             ? balance_loss(Backend{}, balance_, as_const(gates), as_const(logits), batch)
+        input_product(x, state, scratch);
+        gates_forward(router_logits(state.projected.matrix()), state.gates.matrix());
+        if (config_.path == execution_path::fused)
+            add_experts_fused(state, y);
+        else
+            add_experts_one_by_one(state, scratch, y);
+        state.balance_loss = has_router() && batch.compute_balance
+                             ? balance_loss(Backend{}, balance_, as_const(state.gates.matrix()),
+                                            as_const(router_logits(state.projected.matrix())), batch)
                              : T(0);
     }
 
@@ -209,76 +190,30 @@ public:
     // and, when the base is trainable, dW0 += dy^T x, db += sum_t dy. dx may be empty (not needed);
     // it is overwritten, or accumulated into with gradient_mode::accumulate.
     void backward(matrix_view<const T> x, matrix_view<const T> dy, const routing_batch<T>& batch, T balance_weight,
-                  saved& s, matrix_view<T> dx, gradient_mode dx_mode = gradient_mode::overwrite) {
+                  const saved& state, workspace& scratch, matrix_view<T> dx, gradient_mode dx_mode = gradient_mode::overwrite) {
         check_input(x, batch);
         if (parameters_.grads == nullptr && parameters_.size > 0)
             fail<error>("loramoe_linear: backward needs parameter gradients, but the bound slice has none");
         require_shape(dy, x.rows, out_features(), "loramoe_linear output gradient dy");
         if (!dx.empty()) require_shape(dx, x.rows, in_features(), "loramoe_linear input gradient dx");
-        if (s.projected.size() != x.rows * projected_width())
+        if (state.projected.size() != x.rows * projected_width())
             fail<shape_error>("loramoe_linear: backward called with {} rows, but forward saved a different batch",
                               x.rows);
-        const index m = x.rows;
-        s.grad_projected.resize({m, projected_width()});
-        s.grad_gates.resize({m, experts()});
-        const auto h = low_rank(s.projected.matrix());
-        const auto logits = router_logits(s.projected.matrix());
-        const auto gates = s.gates.matrix();
-        const auto dh = low_rank(s.grad_projected.matrix());
-        const auto dlogits = router_logits(s.grad_projected.matrix());
-        const auto dgates = s.grad_gates.matrix();
+        scratch.grad_projected.resize({x.rows, projected_width()});
+        scratch.grad_gates.resize({x.rows, experts()});
 
-        if (config_.path == execution_path::fused) {
-            gemm(Backend{}, T(1), dy, transpose::yes, as_const(s.scaled.matrix()), transpose::no, T(1), b_grad());
-            gemm(Backend{}, T(1), dy, transpose::no, as_const(b()), transpose::no, T(0), dh);
-            scale_by_gates_backward(Backend{}, as_const(h), as_const(gates), as_const(dh), scaling(), rank_, dh, dgates);
-        } else {
-            s.expert_output.resize({m, out_features()});
-            const auto e = s.expert_output.matrix();
-            for (index i = 0; i < experts(); ++i) {
-                const auto h_i = as_const(expert_block(h, i));
-                const auto b_i = as_const(expert_b(b(), i, rank()));
-                gemm(Backend{}, T(1), h_i, transpose::no, b_i, transpose::yes, T(0), e);           // e = h_i B_i^T
-                row_dots(Backend{}, dy, as_const(e), scaling(), dgates.data + i, dgates.stride);  // dg_i = s <dy, e>
-                scale_rows(Backend{}, gates.data + i, gates.stride, scaling(), dy, e, false);      // de = s g_i dy
-                gemm(Backend{}, T(1), as_const(e), transpose::yes, h_i, transpose::no, T(1),
-                     expert_b(b_grad(), i, rank()));                                                // dB_i += de^T h_i
-                gemm(Backend{}, T(1), as_const(e), transpose::no, b_i, transpose::no, T(0),
-                     expert_block(dh, i));                                                          // dh_i = de B_i
-            }
-        }
-
-        if (has_router()) {
-            const T weight = batch.compute_balance ? balance_weight : T(0);
-            add_balance_gate_gradient(Backend{}, balance_, as_const(gates), as_const(logits), batch, weight, dgates);
-            route_backward(Backend{}, as_const(gates), as_const(dgates), dlogits);
-            add_balance_logit_gradient(Backend{}, balance_, as_const(gates), as_const(logits), batch, weight, dlogits);
-        }
-
-        const bool joint = fused_input_product(s);
-        if (joint) {
-            gemm(Backend{}, T(1), as_const(s.grad_projected.matrix()), transpose::yes, x, transpose::no, T(1),
-                 a_and_router(parameters_.grads));
-        } else {
-            if (has_router()) gemm(Backend{}, T(1), as_const(dlogits), transpose::yes, x, transpose::no, T(1), router_grad());
-            for (index i = 0; i < experts(); ++i)
-                gemm(Backend{}, T(1), as_const(expert_block(dh, i)), transpose::yes, expert_input(x, i, s),
-                     transpose::no, T(1), expert_a(a_grad(), i, rank()));
-        }
+        if (config_.path == execution_path::fused)
+            experts_backward_fused(dy, state, scratch);
+        else
+            experts_backward_one_by_one(dy, state, scratch);
+        if (has_router()) router_backward(batch, batch.compute_balance ? balance_weight : T(0), state, scratch);
+        input_product_backward(x, state, scratch);
 
         if (!base_.empty())
             nn::linear_backward(Backend{}, base_, x, dy, dx, dx_mode);   // dx (=/+=) dy W0, and dW0, db if trainable
         else if (!dx.empty() && dx_mode == gradient_mode::overwrite)
             fill_matrix(Backend{}, dx, T(0));
-        if (!dx.empty()) {
-            if (joint) {
-                gemm(Backend{}, T(1), as_const(s.grad_projected.matrix()), transpose::no,
-                     as_const(a_and_router(parameters_.values)), transpose::no, T(1), dx);
-            } else {
-                if (has_router()) gemm(Backend{}, T(1), as_const(dlogits), transpose::no, as_const(router()), transpose::no, T(1), dx);
-                for (index i = 0; i < experts(); ++i) add_expert_input_gradient(as_const(expert_block(dh, i)), i, s, dx);
-            }
-        }
+        if (!dx.empty()) add_input_gradient(state, scratch, dx);
     }
 
 private:
@@ -290,16 +225,22 @@ private:
     matrix_view<T> b_cat(T* base) const {
         return {base + projected_width() * in_features(), out_features(), low_rank_width()};
     }
-    matrix_view<T> low_rank(matrix_view<T> projected) const { return projected.col_block(0, low_rank_width()); }
-    matrix_view<T> router_logits(matrix_view<T> projected) const {
+    // The column blocks of [h | z] (M, N*r + R), of its gradient, and expert i's r columns of h.
+    template <class U>
+    matrix_view<U> low_rank(matrix_view<U> projected) const {
+        return projected.col_block(0, low_rank_width());
+    }
+    template <class U>
+    matrix_view<U> router_logits(matrix_view<U> projected) const {
         return projected.col_block(low_rank_width(), router_width());
     }
-    matrix_view<T> expert_block(matrix_view<T> low_rank_columns, index i) const {
+    template <class U>
+    matrix_view<U> expert_block(matrix_view<U> low_rank_columns, index i) const {
         return low_rank_columns.col_block(i * rank(), rank());
     }
 
-    bool fused_input_product(const saved& s) const {
-        return config_.path == execution_path::fused && !s.dropout_active;
+    bool fused_input_product(const saved& state) const {
+        return config_.path == execution_path::fused && !state.dropout_active;
     }
 
     void require_bound() const {
@@ -329,30 +270,131 @@ private:
             fill_matrix(Backend{}, gates, T(1));
     }
 
+    // [A_i x | z] = x [A_cat; W_r]^T: one product, x read once; with dropout, each expert its own input.
+    void input_product(matrix_view<const T> x, saved& state, workspace& scratch) const {
+        const auto projected = state.projected.matrix();
+        if (fused_input_product(state)) {
+            gemm(Backend{}, T(1), x, transpose::no, as_const(a_and_router(parameters_.values)), transpose::yes, T(0),
+                 projected);
+            return;
+        }
+        if (has_router())
+            gemm(Backend{}, T(1), x, transpose::no, as_const(router()), transpose::yes, T(0), router_logits(projected));
+        for (index i = 0; i < experts(); ++i)
+            gemm(Backend{}, T(1), expert_input(x, i, state, scratch), transpose::no, as_const(expert_a(a(), i, rank())),
+                 transpose::yes, T(0), expert_block(low_rank(projected), i));
+    }
+
+    // y += (s g o h) B_cat^T
+    void add_experts_fused(saved& state, matrix_view<T> y) const {
+        state.scaled.resize({y.rows, low_rank_width()});
+        scale_by_gates(Backend{}, as_const(low_rank(state.projected.matrix())), as_const(state.gates.matrix()), scaling(), rank_,
+                       state.scaled.matrix());
+        gemm(Backend{}, T(1), as_const(state.scaled.matrix()), transpose::no, as_const(b()), transpose::yes, T(1), y);
+    }
+
+    // y += s g_i o (h_i B_i^T), one expert at a time, as the official code
+    void add_experts_one_by_one(const saved& state, workspace& scratch, matrix_view<T> y) const {
+        scratch.expert_output.resize({y.rows, out_features()});
+        const auto e = scratch.expert_output.matrix();
+        const auto gates = state.gates.matrix();
+        for (index i = 0; i < experts(); ++i) {
+            gemm(Backend{}, T(1), as_const(expert_block(low_rank(state.projected.matrix()), i)), transpose::no,
+                 as_const(expert_b(b(), i, rank())), transpose::yes, T(0), e);
+            scale_rows(Backend{}, gates.data + i, gates.stride, scaling(), as_const(e), y, true);
+        }
+    }
+
+    // dB_cat += dy^T (s g o h);  dh = s g o (dy B_cat);  dg_i = s <dy B_cat, h>_i
+    void experts_backward_fused(matrix_view<const T> dy, const saved& state, workspace& scratch) const {
+        const auto dh = low_rank(scratch.grad_projected.matrix());
+        gemm(Backend{}, T(1), dy, transpose::yes, as_const(state.scaled.matrix()), transpose::no, T(1), b_grad());
+        gemm(Backend{}, T(1), dy, transpose::no, as_const(b()), transpose::no, T(0), dh);
+        scale_by_gates_backward(Backend{}, as_const(low_rank(state.projected.matrix())), as_const(state.gates.matrix()),
+                                as_const(dh), scaling(), rank_, dh, scratch.grad_gates.matrix());
+    }
+
+    // The same, one expert at a time.
+    void experts_backward_one_by_one(matrix_view<const T> dy, const saved& state, workspace& scratch) const {
+        scratch.expert_output.resize({dy.rows, out_features()});
+        const auto e = scratch.expert_output.matrix();
+        const auto gates = state.gates.matrix();
+        const auto dgates = scratch.grad_gates.matrix();
+        for (index i = 0; i < experts(); ++i) {
+            const auto h_i = as_const(expert_block(low_rank(state.projected.matrix()), i));
+            const auto b_i = as_const(expert_b(b(), i, rank()));
+            gemm(Backend{}, T(1), h_i, transpose::no, b_i, transpose::yes, T(0), e);           // e = h_i B_i^T
+            row_dots(Backend{}, dy, as_const(e), scaling(), dgates.data + i, dgates.stride);  // dg_i = s <dy, e>
+            scale_rows(Backend{}, gates.data + i, gates.stride, scaling(), dy, e, false);      // de = s g_i dy
+            gemm(Backend{}, T(1), as_const(e), transpose::yes, h_i, transpose::no, T(1),
+                 expert_b(b_grad(), i, rank()));                                                // dB_i += de^T h_i
+            gemm(Backend{}, T(1), as_const(e), transpose::no, b_i, transpose::no, T(0),
+                 expert_block(low_rank(scratch.grad_projected.matrix()), i));                         // dh_i = de B_i
+        }
+    }
+
+    // dg += weight dloss/dg;  dz = g o (dg - <g, dg>) + weight dloss/dz
+    void router_backward(const routing_batch<T>& batch, T weight, const saved& state, workspace& scratch) const {
+        const auto gates = as_const(state.gates.matrix());
+        const auto logits = as_const(router_logits(state.projected.matrix()));
+        const auto dlogits = router_logits(scratch.grad_projected.matrix());
+        add_balance_gate_gradient(Backend{}, balance_, gates, logits, batch, weight, scratch.grad_gates.matrix());
+        route_backward(Backend{}, gates, as_const(scratch.grad_gates.matrix()), dlogits);
+        add_balance_logit_gradient(Backend{}, balance_, gates, logits, batch, weight, dlogits);
+    }
+
+    // d[A_cat; W_r] += dP^T x (each expert its own dropped-out input, with dropout)
+    void input_product_backward(matrix_view<const T> x, const saved& state, workspace& scratch) const {
+        const auto dp = scratch.grad_projected.matrix();
+        if (fused_input_product(state)) {
+            gemm(Backend{}, T(1), as_const(dp), transpose::yes, x, transpose::no, T(1), a_and_router(parameters_.grads));
+            return;
+        }
+        if (has_router())
+            gemm(Backend{}, T(1), as_const(router_logits(dp)), transpose::yes, x, transpose::no, T(1), router_grad());
+        for (index i = 0; i < experts(); ++i)
+            gemm(Backend{}, T(1), as_const(expert_block(low_rank(dp), i)), transpose::yes, expert_input(x, i, state, scratch),
+                 transpose::no, T(1), expert_a(a_grad(), i, rank()));
+    }
+
+    // dx += dP [A_cat; W_r] (each expert's part through its dropout mask, with dropout)
+    void add_input_gradient(const saved& state, workspace& scratch, matrix_view<T> dx) const {
+        const auto dp = scratch.grad_projected.matrix();
+        if (fused_input_product(state)) {
+            gemm(Backend{}, T(1), as_const(dp), transpose::no, as_const(a_and_router(parameters_.values)), transpose::no,
+                 T(1), dx);
+            return;
+        }
+        if (has_router())
+            gemm(Backend{}, T(1), as_const(router_logits(dp)), transpose::no, as_const(router()), transpose::no, T(1), dx);
+        for (index i = 0; i < experts(); ++i) add_expert_input_gradient(as_const(expert_block(low_rank(dp), i)), i, state, scratch, dx);
+    }
+
     // Expert i's input: x itself, or x with expert i's own dropout mask.
-    matrix_view<const T> expert_input(matrix_view<const T> x, index i, saved& s) const {
-        if (!s.dropout_active) return x;
-        s.dropped.resize({x.rows, x.cols});
-        dropout(Backend{}, config_.seed, dropout_stream(s, i), static_cast<T>(config_.dropout), x, s.dropped.matrix());
-        return s.dropped.matrix();
+    matrix_view<const T> expert_input(matrix_view<const T> x, index i, const saved& state, workspace& scratch) const {
+        if (!state.dropout_active) return x;
+        scratch.dropped.resize({x.rows, x.cols});
+        dropout(Backend{}, config_.seed, dropout_stream(state, i), static_cast<T>(config_.dropout), x, scratch.dropped.matrix());
+        return scratch.dropped.matrix();
     }
 
     // dx += (mask_i o) dh_i A_i
-    void add_expert_input_gradient(matrix_view<const T> dh_i, index i, saved& s, matrix_view<T> dx) const {
+    void add_expert_input_gradient(matrix_view<const T> dh_i, index i, const saved& state, workspace& scratch,
+                                   matrix_view<T> dx) const {
         const auto a_i = as_const(expert_a(a(), i, rank()));
-        if (!s.dropout_active) {
+        if (!state.dropout_active) {
             gemm(Backend{}, T(1), dh_i, transpose::no, a_i, transpose::no, T(1), dx);
             return;
         }
-        s.dropped.resize({dx.rows, dx.cols});
-        const auto dxi = s.dropped.matrix();
+        scratch.dropped.resize({dx.rows, dx.cols});
+        const auto dxi = scratch.dropped.matrix();
         gemm(Backend{}, T(1), dh_i, transpose::no, a_i, transpose::no, T(0), dxi);
-        dropout(Backend{}, config_.seed, dropout_stream(s, i), static_cast<T>(config_.dropout), as_const(dxi), dxi);
+        dropout(Backend{}, config_.seed, dropout_stream(state, i), static_cast<T>(config_.dropout), as_const(dxi), dxi);
         axpy(Backend{}, T(1), as_const(dxi), dx);
     }
 
-    std::uint64_t dropout_stream(const saved& s, index i) const {
-        return s.dropout_call * static_cast<std::uint64_t>(experts()) + static_cast<std::uint64_t>(i);
+    std::uint64_t dropout_stream(const saved& state, index i) const {
+        return state.dropout_call * static_cast<std::uint64_t>(experts()) + static_cast<std::uint64_t>(i);
     }
 
     loramoe_config config_;

@@ -17,24 +17,24 @@ namespace loramoe::train {
 
 // The trained weights: adapter_config.json + adapter_model.safetensors when the model has adapters,
 // config.json + model.safetensors when its base weights were trained (both when both were).
-template <class T, class Backend, class Shape>
-void save_trained(const std::filesystem::path& folder, llama::llama_model<T, Backend, Shape>& model) {
+template <class T, class Backend>
+void save_trained(const std::filesystem::path& folder, llama::llama_model<T, Backend>& model) {
     if (model.adapter_config()) io::save_adapter(folder, model);
     if (model.base().has_grads()) io::save_hf_checkpoint(folder, model);
 }
 
 // Loads what save_trained wrote into a model built with the same configuration.
-template <class T, class Backend, class Shape>
-void load_trained(const std::filesystem::path& folder, llama::llama_model<T, Backend, Shape>& model) {
+template <class T, class Backend>
+void load_trained(const std::filesystem::path& folder, llama::llama_model<T, Backend>& model) {
     if (model.adapter_config()) io::load_adapter_weights(folder, model);
     if (model.base().has_grads()) io::load_base_weights(folder, model);
 }
 
 // Writes the weights and the trainer state into `folder`, replacing an older checkpoint there only
 // once the new one is complete.
-template <class T, class Backend, class Shape>
-void write_checkpoint(const std::filesystem::path& folder, llama::llama_model<T, Backend, Shape>& model,
-                      const trainer<T, Backend, Shape>& run) {
+template <class T, class Backend>
+void write_checkpoint(const std::filesystem::path& folder, llama::llama_model<T, Backend>& model,
+                      const trainer<T, Backend>& run) {
     const std::string tag = fmt::format(".{}", static_cast<long>(::getpid()));
     const std::filesystem::path fresh = folder.string() + ".new" + tag, old = folder.string() + ".old" + tag;
     std::filesystem::remove_all(fresh);
@@ -46,9 +46,9 @@ void write_checkpoint(const std::filesystem::path& folder, llama::llama_model<T,
 }
 
 // Restores a checkpoint written by write_checkpoint into the model and the trainer.
-template <class T, class Backend, class Shape>
-void read_checkpoint(const std::filesystem::path& folder, llama::llama_model<T, Backend, Shape>& model,
-                     trainer<T, Backend, Shape>& run) {
+template <class T, class Backend>
+void read_checkpoint(const std::filesystem::path& folder, llama::llama_model<T, Backend>& model,
+                     trainer<T, Backend>& run) {
     if (!std::filesystem::exists(folder / "trainer_state.json"))
         fail<io_error>("{}: no checkpoint to resume from (trainer_state.json missing)", folder.string());
     run.load_state(folder);

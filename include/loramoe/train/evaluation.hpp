@@ -78,60 +78,72 @@ inline std::span<const std::int64_t> prompt_of(const io::tokenized_example& e) {
     return {e.ids.data(), k};
 }
 
-template <class T, class Backend, class Shape>
-evaluation_result evaluate(llama::llama_model<T, Backend, Shape>& model, std::span<const io::tokenized_example> examples,
-                           std::int64_t pad_id, std::span<const std::int64_t> stop_ids, const evaluation_options& options) {
-    using model_type = llama::llama_model<T, Backend, Shape>;
-    evaluation_result result;
-    typename model_type::saved saved;
+namespace detail {
+
+// Adds the gates of the batch's real tokens (from the last forward) to each router's sums per task.
+template <class T, class Backend>
+void add_router_usage(llama::llama_model<T, Backend>& model, typename llama::llama_model<T, Backend>::saved& saved,
+                      const llama::token_batch& batch, std::map<std::string, std::size_t>& router_index,
+                      std::vector<router_usage>& routers) {
+    model.for_each_adapter_state(saved, [&](const std::string& module, auto& adapter, auto& state) {
+        if (!adapter.has_router()) return;
+        auto [it, fresh] = router_index.try_emplace(module, routers.size());
+        if (fresh) {
+            const auto* lbc = std::get_if<moe::balance::lbc>(&adapter.balance());
+            router_usage usage;
+            usage.module = module;
+            usage.expert_types = lbc && !lbc->expert_types.empty() ? lbc->expert_types
+                                                                   : moe::official_expert_types(adapter.experts());
+            routers.push_back(std::move(usage));
+        }
+        router_usage& usage = routers[it->second];
+        const tensor<T, cpu> gates = to_host(state.gates);
+        for (index row = 0; row < batch.rows(); ++row) {
+            if (batch.attention_mask[static_cast<std::size_t>(row)] == 0) continue;
+            const std::int64_t task = batch.task_types[static_cast<std::size_t>(row / batch.tokens)];
+            auto& sums = usage.mean_gate[task];
+            sums.resize(static_cast<std::size_t>(adapter.experts()), 0.0);
+            for (index n = 0; n < adapter.experts(); ++n) sums[static_cast<std::size_t>(n)] += gates.matrix()(row, n);
+            usage.tokens[task] += 1;
+        }
+    });
+}
+
+// The loss over the examples in batches, and the routers' mean gates per task.
+template <class T, class Backend>
+void evaluate_loss_and_routing(llama::llama_model<T, Backend>& model, std::span<const io::tokenized_example> examples,
+                               std::int64_t pad_id, index batch_size, evaluation_result& result) {
+    typename llama::llama_model<T, Backend>::saved saved;
+    typename llama::llama_model<T, Backend>::workspace workspace;
     std::map<std::string, std::size_t> router_index;
     double ce_sum = 0;
-    for (std::size_t begin = 0; begin < examples.size(); begin += static_cast<std::size_t>(options.batch_size)) {
+    for (std::size_t begin = 0; begin < examples.size(); begin += static_cast<std::size_t>(batch_size)) {
         std::vector<const io::tokenized_example*> members;
-        for (std::size_t i = begin; i < std::min(examples.size(), begin + static_cast<std::size_t>(options.batch_size)); ++i)
+        for (std::size_t i = begin; i < std::min(examples.size(), begin + static_cast<std::size_t>(batch_size)); ++i)
             members.push_back(&examples[i]);
         const llama::token_batch batch = make_batch(members, pad_id);
-        const llama::model_losses losses = model.forward(batch, saved);
+        const llama::model_losses losses = model.forward(batch, saved, workspace);
         ce_sum += losses.ce * static_cast<double>(losses.counted_tokens);
         result.counted_tokens += losses.counted_tokens;
-
-        model.for_each_adapter_state(saved, [&](const std::string& module, auto& adapter, auto& state) {
-            if (!adapter.has_router()) return;
-            auto [it, fresh] = router_index.try_emplace(module, result.routers.size());
-            if (fresh) {
-                const auto* lbc = std::get_if<moe::balance::lbc>(&adapter.balance());
-                router_usage usage;
-                usage.module = module;
-                usage.expert_types = lbc && !lbc->expert_types.empty() ? lbc->expert_types
-                                                                       : moe::official_expert_types(adapter.experts());
-                result.routers.push_back(std::move(usage));
-            }
-            router_usage& usage = result.routers[it->second];
-            const tensor<T, cpu> gates = to_host(state.gates);
-            for (index row = 0; row < batch.rows(); ++row) {
-                if (batch.attention_mask[static_cast<std::size_t>(row)] == 0) continue;
-                const std::int64_t task = batch.task_types[static_cast<std::size_t>(row / batch.tokens)];
-                auto& sums = usage.mean_gate[task];
-                sums.resize(static_cast<std::size_t>(adapter.experts()), 0.0);
-                for (index n = 0; n < adapter.experts(); ++n) sums[static_cast<std::size_t>(n)] += gates.matrix()(row, n);
-                usage.tokens[task] += 1;
-            }
-        });
+        add_router_usage(model, saved, batch, router_index, result.routers);
     }
     for (auto& usage : result.routers)
         for (auto& [task, sums] : usage.mean_gate)
             for (double& s : sums) s /= static_cast<double>(usage.tokens[task]);
     result.loss = result.counted_tokens > 0 ? ce_sum / static_cast<double>(result.counted_tokens) : 0.0;
+}
 
-    result.predictions.resize(examples.size());
-    result.correct.assign(examples.size(), -1);
-    if (!options.exact_match) return result;
+// Greedy completion of every prompted example, compared with its answer.
+template <class T, class Backend>
+void evaluate_exact_match(llama::llama_model<T, Backend>& model, std::span<const io::tokenized_example> examples,
+                          std::span<const std::int64_t> stop_ids, const evaluation_options& options,
+                          evaluation_result& result) {
+    const auto is_stop = [&](std::int64_t id) { return std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end(); };
     for (std::size_t i = 0; i < examples.size(); ++i) {
         const io::tokenized_example& e = examples[i];
         const auto prompt = prompt_of(e);
         if (prompt.size() <= 1 || prompt.size() == e.ids.size()) continue;   // raw text, or nothing to predict
         std::vector<std::int64_t> target(e.ids.begin() + static_cast<std::ptrdiff_t>(prompt.size()), e.ids.end());
-        const auto is_stop = [&](std::int64_t id) { return std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end(); };
         if (!target.empty() && is_stop(target.back())) target.pop_back();
         const index budget = std::max(options.max_new_tokens, static_cast<index>(target.size()) + 1);
         std::vector<std::int64_t> generated = model.generate(prompt, budget, stop_ids);
@@ -148,6 +160,18 @@ evaluation_result evaluate(llama::llama_model<T, Backend, Shape>& model, std::sp
         result.correct[i] = correct;
         result.predictions[i] = std::move(generated);
     }
+}
+
+}  // namespace detail
+
+template <class T, class Backend>
+evaluation_result evaluate(llama::llama_model<T, Backend>& model, std::span<const io::tokenized_example> examples,
+                           std::int64_t pad_id, std::span<const std::int64_t> stop_ids, const evaluation_options& options) {
+    evaluation_result result;
+    detail::evaluate_loss_and_routing(model, examples, pad_id, options.batch_size, result);
+    result.predictions.resize(examples.size());
+    result.correct.assign(examples.size(), -1);
+    if (options.exact_match) detail::evaluate_exact_match(model, examples, stop_ids, options, result);
     return result;
 }
 

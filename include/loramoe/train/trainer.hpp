@@ -57,10 +57,10 @@ struct step_report {
     double seconds = 0;         // wall time of the step
 };
 
-template <scalar T, backend Backend = cpu, class Shape = llama::block_shape<>>
+template <scalar T, backend Backend = cpu>
 class trainer {
 public:
-    using model_type = llama::llama_model<T, Backend, Shape>;
+    using model_type = llama::llama_model<T, Backend>;
 
     // Trains what the model has trainable: its adapters, or its base weights (train_base), or both.
     trainer(model_type& model, std::vector<io::tokenized_example> examples, std::int64_t pad_id, training_options options)
@@ -102,8 +102,8 @@ public:
         step_report report{step_ + 1, total_steps(), epoch};
         for (index b = first; b < last; ++b) {
             const llama::token_batch batch = batch_of(b);
-            const llama::model_losses losses = model_->forward(batch, saved_, true);
-            model_->backward(saved_);
+            const llama::model_losses losses = model_->forward(batch, saved_, workspace_, true);
+            model_->backward(saved_, workspace_);
             report.loss += losses.loss;
             report.ce += losses.ce;
             report.lbc += losses.lbc;
@@ -216,6 +216,7 @@ private:
     index order_epoch_ = -1;
     std::vector<std::size_t> order_;
     typename model_type::saved saved_;
+    typename model_type::workspace workspace_;
 };
 
 }  // namespace loramoe::train

@@ -80,8 +80,8 @@ struct demo_config {
     index experts = 6;
     index rank = 4;
     double alpha = 32;
-    double blc_alpha = 0.1;
-    double blc_weight = 0.1;
+    double lbc_delta = 0.1;
+    double lbc_weight = 0.1;
     // Evaluation.
     index eval_problems = 100;  // held-out problems per skill
     index eval_facts = 0;       // held-out facts asked (0: all)
@@ -276,8 +276,8 @@ inline std::optional<moe::adapter_config> adapter_for(method m, const demo_confi
     if (m == method::full) return std::nullopt;
     moe::adapter_config a;
     a.target_modules = {"gate_proj", "up_proj", "down_proj"};
-    a.blc_alpha = config.blc_alpha;
-    a.blc_weight = m == method::loramoe_lbc ? config.blc_weight : 0.0;
+    a.lbc_delta = config.lbc_delta;
+    a.lbc_weight = m == method::loramoe_lbc ? config.lbc_weight : 0.0;
     if (m == method::loramoe || m == method::loramoe_lbc) {
         a.experts = config.experts;
         a.rank = config.rank;

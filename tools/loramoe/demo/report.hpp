@@ -112,8 +112,8 @@ inline nlohmann::json results_json(const demo_results& r) {
               {"experts", c.experts},
               {"rank", c.rank},
               {"alpha", c.alpha},
-              {"blc_alpha", c.blc_alpha},
-              {"blc_weight", c.blc_weight}}},
+              {"blc_alpha", c.lbc_delta},
+              {"blc_weight", c.lbc_weight}}},
             {"base_model",
              {{"accuracy", detail::accuracies_json(r.base)},
               {"pretrain_seconds", r.pretrain_seconds},
@@ -214,7 +214,7 @@ inline void methods_list(markdown& md, const demo_config& c) {
         "  - *LoRAMoE with LBC*: the same with the localized balancing constraint, delta {}, beta {} "
         "(the official code's cv^2 statistic, padding masked; experts 0-{} have type 1, "
         "'world knowledge', the rest type 0).",
-        c.blc_alpha, c.blc_weight, c.experts / 2 - 1));
+        c.lbc_delta, c.lbc_weight, c.experts / 2 - 1));
     md.line(
         "  These are the paper's defaults (N = 6, r = 4, alpha = 32, delta = 0.1, beta = 0.1), not "
         "scaled down: rank 4 is already small next to this model's width. The paper's other settings that "
@@ -372,7 +372,7 @@ inline void routing_and_skill_findings(markdown& md, const demo_results& r) {
             "(1 - delta)/2 = {:.2f} of each sample's routing mass: the official constraint pushes the raw "
             "routing mass of task-type-1 samples towards the experts whose coefficient is 1 - delta, so "
             "which group ends up with the knowledge prompts is measured here, not assumed.",
-            percent(k_lbc), percent(t_lbc), percent(k_no), percent(t_no), (1 - r.config.blc_alpha) / 2));
+            percent(k_lbc), percent(t_lbc), percent(k_no), percent(t_no), (1 - r.config.lbc_delta) / 2));
     }
     const run_result* full_last = find_run(r, "full", last);
     const run_result* lora_last = find_run(r, "lora", last);

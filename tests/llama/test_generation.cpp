@@ -33,14 +33,15 @@ std::int64_t full_forward_argmax(llama::llama_model<T>& model, const std::vector
     batch.labels.assign(ids.size(), -100);
     batch.task_types = {0};
     typename llama::llama_model<T>::saved saved;
-    model.forward(batch, saved);
+    typename llama::llama_model<T>::workspace workspace;
+    model.forward(batch, saved, workspace);
     const T* last = saved.logits.data() + (batch.tokens - 1) * model.config().vocab_size;
     return std::max_element(last, last + model.config().vocab_size) - last;
 }
 
 }  // namespace
 
-TEST_SUITE("nn") {
+TEST_SUITE("llama") {
 
 TEST_CASE_TEMPLATE("generate with a KV cache matches the full forward, token by token", T, float, double) {
     llama::llama_config c;

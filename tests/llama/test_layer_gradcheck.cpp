@@ -1,13 +1,12 @@
 // gradcheck, in double, of each step of the LLaMA with its hand-written backward: RMSNorm, rotary
 // embeddings, attention (GQA, causal and padding masks, a left-padded query that sees no key), SwiGLU,
-// cross-entropy, the embedding, and one whole block with adapters; and a block whose sizes are fixed
-// at compile time against the dynamic one.
+// cross-entropy, the embedding, and one whole block with adapters.
 
 #include "test_support.hpp"
 
 #include <loramoe/loramoe.hpp>
 
-namespace modules_gradcheck_test {
+namespace layer_gradcheck_test {
 
 namespace lm = loramoe;
 
@@ -34,15 +33,15 @@ void expect_passed(const lm::check::gradcheck_report& report) {
     for (const auto& t : report.tensors) CHECK(t.checked > 0);
 }
 
-}  // namespace modules_gradcheck_test
+}  // namespace layer_gradcheck_test
 
 TEST_SUITE("gradcheck") {
 
 namespace lm = loramoe;
-using modules_gradcheck_test::all;
-using modules_gradcheck_test::expect_passed;
-using modules_gradcheck_test::options;
-using modules_gradcheck_test::project;
+using layer_gradcheck_test::all;
+using layer_gradcheck_test::expect_passed;
+using layer_gradcheck_test::options;
+using layer_gradcheck_test::project;
 
 TEST_CASE("gradcheck: RMSNorm, input and weight") {
     const lm::index m = 5, d = 7;
@@ -176,7 +175,7 @@ TEST_CASE("gradcheck: one LLaMA block with adapters on q and down, its input and
     adapter.experts = 3;
     adapter.rank = 2;
     adapter.target_modules = {"q_proj", "down_proj"};
-    adapter.blc_weight = 0.3;
+    adapter.lbc_weight = 0.3;
     lm::llama::llama_model<double> model(c, adapter, {.train_base = true});
     for (double& w : model.base().values().span()) w = 0;
     lm::random_generator rng(16);
@@ -210,15 +209,15 @@ TEST_CASE("gradcheck: one LLaMA block with adapters on q and down, its input and
     typename lm::llama::llama_block<double>::workspace w;
     lm::tensor<double> out({m, c.hidden_size}), dh({m, c.hidden_size});
     auto loss = [&] {
-        block.forward(h.matrix(), context, out.matrix(), s, false);
-        return project(out, dout) + adapter.blc_weight * block.balance_loss(s);
+        block.forward(h.matrix(), context, out.matrix(), s, w, false);
+        return project(out, dout) + adapter.lbc_weight * block.balance_loss(s);
     };
     auto gradients = [&] {
         adapters.zero_grad();
         model.base().zero_grad();
-        block.forward(h.matrix(), context, out.matrix(), s, false);
+        block.forward(h.matrix(), context, out.matrix(), s, w, false);
         lm::copy(lm::cpu{}, dout.data(), dh.data(), dout.size());
-        block.backward(h.matrix(), context, dh.matrix(), s, w, adapter.blc_weight);
+        block.backward(h.matrix(), context, dh.matrix(), s, w, adapter.lbc_weight);
     };
     const auto n = static_cast<std::size_t>(adapters.size());
     const auto& q = layout.at("model.layers.0.self_attn.q_proj.bias");
@@ -229,39 +228,6 @@ TEST_CASE("gradcheck: one LLaMA block with adapters on q and down, its input and
          {"q_proj.bias", {model.base().values().data() + q.offset, static_cast<std::size_t>(q.size())},
           {model.base().grads().data() + q.offset, static_cast<std::size_t>(q.size())}}},
         options()));
-}
-
-TEST_CASE("a block with sizes fixed at compile time computes what the dynamic block does") {
-    lm::llama::llama_config c;
-    c.vocab_size = 9;
-    c.hidden_size = 8;
-    c.intermediate_size = 12;
-    c.num_hidden_layers = 1;
-    c.num_attention_heads = 4;
-    c.num_key_value_heads = 2;
-    c.head_dim = 2;
-    lm::llama::llama_model<double> dynamic_model(c);
-    lm::llama::llama_model<double, lm::cpu, lm::llama::block_shape<8, 4, 2, 2, 12>> static_model(c);
-    lm::random_generator rng(19);
-    for (double& w : dynamic_model.base().values().span()) w = 0.5 * rng.normal();
-    lm::copy(lm::cpu{}, dynamic_model.base().values().data(), static_model.base().values().data(),
-             dynamic_model.base().size());
-    lm::llama::token_batch batch;
-    batch.samples = 1;
-    batch.tokens = 5;
-    batch.input_ids = {1, 8, 3, 3, 0};
-    batch.attention_mask = {1, 1, 1, 1, 1};
-    batch.labels = {1, 8, 3, 3, 0};
-    batch.task_types = {0};
-    typename lm::llama::llama_model<double>::saved a;
-    typename lm::llama::llama_model<double, lm::cpu, lm::llama::block_shape<8, 4, 2, 2, 12>>::saved b;
-    CHECK(dynamic_model.forward(batch, a).loss == static_model.forward(batch, b).loss);
-    lm::test::expect_close(b.logits, a.logits, 0, 0);
-
-    c.intermediate_size = 16;   // disagrees with the compile-time 12
-    CHECK_THROWS_NAMING(lm::shape_error,
-                        (lm::llama::llama_model<double, lm::cpu, lm::llama::block_shape<8, 4, 2, 2, 12>>(c)),
-                        "intermediate_size is 16", "fixes it at 12");
 }
 
 }  // TEST_SUITE

@@ -11,7 +11,7 @@
 
 #include <loramoe/loramoe.hpp>
 
-namespace bf16_model_test {
+namespace bf16_frozen_weights_test {
 
 using namespace loramoe;
 using loramoe::index;
@@ -71,10 +71,11 @@ struct result {
 
 result loss_and_gradients(model_type& model) {
     model_type::saved saved;
+    model_type::workspace workspace;
     const llama::token_batch b = batch();
     model.adapters().zero_grad();
-    const double loss = model.forward(b, saved, false).loss;
-    model.backward(saved);
+    const double loss = model.forward(b, saved, workspace, false).loss;
+    model.backward(saved, workspace);
     const auto g = model.adapters().grads().span();
     return {loss, std::vector<float>(g.begin(), g.end())};
 }
@@ -129,14 +130,16 @@ TEST_CASE("bfloat16 frozen weights are made again from the weights load_base_wei
     std::copy_n(source.adapters().values().data(), source.adapters().size(), model.adapters().values().data());
     model.hold_frozen_weights_in_bf16(bf16_layouts::forward);
     model_type::saved saved;
-    const double before = model.forward(batch(), saved).loss;
+    model_type::workspace workspace;
+    const double before = model.forward(batch(), saved, workspace).loss;
 
     io::load_base_weights(folder.path(), model);
     CHECK(model.frozen_bf16_layouts() == bf16_layouts::forward);
     source.hold_frozen_weights_in_bf16(bf16_layouts::forward);
     model_type::saved source_saved;
-    const double want = source.forward(batch(), source_saved).loss;
-    const double got = model.forward(batch(), saved).loss;
+    model_type::workspace source_workspace;
+    const double want = source.forward(batch(), source_saved, source_workspace).loss;
+    const double got = model.forward(batch(), saved, workspace).loss;
     CHECK(before != want);
     CHECK(got == want);
 }
@@ -149,8 +152,9 @@ TEST_CASE("bfloat16 frozen weights: a trained base and a forward-only copy's inp
     randomise(model, 3);
     model.hold_frozen_weights_in_bf16(bf16_layouts::forward);
     model_type::saved saved;
-    model.forward(batch(), saved);
-    CHECK_THROWS_NAMING(value_error, model.backward(saved), "forward product only", "forward_and_input_gradient");
+    model_type::workspace workspace;
+    model.forward(batch(), saved, workspace);
+    CHECK_THROWS_NAMING(value_error, model.backward(saved, workspace), "forward product only", "forward_and_input_gradient");
 }
 
-}  // namespace bf16_model_test
+}  // namespace bf16_frozen_weights_test

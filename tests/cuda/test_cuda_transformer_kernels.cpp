@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace test_cuda_kernels_b {
+namespace test_cuda_transformer_kernels {
 
 using loramoe::cpu;
 using loramoe::cuda;
@@ -62,12 +62,12 @@ struct cached_case {
     index heads, kv_heads, head_dim, past, queries;
 };
 
-}  // namespace test_cuda_kernels_b
+}  // namespace test_cuda_transformer_kernels
 
 TEST_SUITE("gpu") {
     TEST_CASE_TEMPLATE("cuda: rmsnorm forward and backward, both modes, strided rows", T, float, double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_b;
+        using namespace test_cuda_transformer_kernels;
         using loramoe::index;
         for (index rows : {1, 5, 37})
             for (index d : {1, 7, 64, 129}) {
@@ -116,7 +116,7 @@ TEST_SUITE("gpu") {
         "cuda: rotary embedding forward and inverse, out of place from strided views and in place", T, float,
         double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_b;
+        using namespace test_cuda_transformer_kernels;
         using loramoe::index;
         const index rows = 13, heads = 3, positions_count = 17;
         for (index head_dim : {2, 8, 14}) {
@@ -158,7 +158,7 @@ TEST_SUITE("gpu") {
 
     TEST_CASE_TEMPLATE("cuda: swiglu forward and backward on strided views", T, float, double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_b;
+        using namespace test_cuda_transformer_kernels;
         using loramoe::index;
         for (index rows : {1, 9})
             for (index cols : {1, 31, 100}) {
@@ -193,7 +193,7 @@ TEST_SUITE("gpu") {
 
     TEST_CASE_TEMPLATE("cuda: embedding gather and scatter-add with repeated ids", T, float, double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_b;
+        using namespace test_cuda_transformer_kernels;
         using loramoe::index;
         const index vocabulary = 11;
         for (index rows : {1, 40})
@@ -227,7 +227,7 @@ TEST_SUITE("gpu") {
     TEST_CASE_TEMPLATE("cuda: cross-entropy sum and backward, with ignored targets and in place", T, float,
                        double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_b;
+        using namespace test_cuda_transformer_kernels;
         using loramoe::index;
         for (index vocabulary : {1, 37, 1000}) {
             CAPTURE(vocabulary);
@@ -263,7 +263,7 @@ TEST_SUITE("gpu") {
     TEST_CASE_TEMPLATE("cuda: attention forward and backward, grouped heads, left and right padding", T,
                        float, double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_b;
+        using namespace test_cuda_transformer_kernels;
         using loramoe::index;
         const std::vector<attention_case> cases = {
             {1, 1, 1, 1, 2, false, {}},
@@ -331,7 +331,7 @@ TEST_SUITE("gpu") {
     TEST_CASE_TEMPLATE("cuda: attention with a KV cache, new queries after cached positions", T, float,
                        double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_b;
+        using namespace test_cuda_transformer_kernels;
         using loramoe::index;
         const index capacity = 40;
         std::vector<cached_case> cases;

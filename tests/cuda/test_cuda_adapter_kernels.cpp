@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
-namespace test_cuda_kernels_a {
+namespace test_cuda_adapter_kernels {
 
 using loramoe::index;
 template <class T>
@@ -49,13 +49,13 @@ host<T> tied_gates(index rows, index cols, std::uint64_t seed) {
     return gates;
 }
 
-}  // namespace test_cuda_kernels_a
+}  // namespace test_cuda_adapter_kernels
 
 TEST_SUITE("gpu") {
     TEST_CASE_TEMPLATE("cuda: scale_by_gates and its backward, on strided views, dh aliasing dhs or not", T,
                        float, double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_a;
+        using namespace test_cuda_adapter_kernels;
         using loramoe::index;
         for (index rows : {1, 37})
             for (index experts : {1, 3, 6})
@@ -117,7 +117,7 @@ TEST_SUITE("gpu") {
     TEST_CASE_TEMPLATE("cuda: scale_by_gates with a static rank forwards to the run-time one", T, float,
                        double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_a;
+        using namespace test_cuda_adapter_kernels;
         using loramoe::index;
         const index rows = 9, experts = 3, cols = experts * 4;
         const auto h = loramoe::test::random_tensor<T>({rows, cols}, 8);
@@ -135,7 +135,7 @@ TEST_SUITE("gpu") {
     TEST_CASE_TEMPLATE("cuda: add_bias, add_column_sums, axpy, copy_matrix and fill_matrix on strided views",
                        T, float, double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_a;
+        using namespace test_cuda_adapter_kernels;
         using loramoe::index;
         for (index rows : {1, 13, 300})
             for (index cols : {1, 7, 33, 300}) {
@@ -179,7 +179,7 @@ TEST_SUITE("gpu") {
         "cuda: scale_rows (overwriting and accumulating) and row_dots, with strided coefficients", T, float,
         double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_a;
+        using namespace test_cuda_adapter_kernels;
         using loramoe::index;
         for (index rows : {1, 13, 300})
             for (index cols : {1, 7, 33, 300}) {
@@ -223,7 +223,7 @@ TEST_SUITE("gpu") {
 
     TEST_CASE_TEMPLATE("cuda: dropout draws the host's mask bit for bit, also in place", T, float, double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_a;
+        using namespace test_cuda_adapter_kernels;
         using loramoe::index;
         for (index rows : {1, 13, 257})
             for (index cols : {1, 7, 300})
@@ -256,7 +256,7 @@ TEST_SUITE("gpu") {
     TEST_CASE_TEMPLATE("cuda: sum_gates_per_sample and add_per_sample_gradient, with and without a mask", T,
                        float, double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_a;
+        using namespace test_cuda_adapter_kernels;
         using loramoe::index;
         for (index samples : {1, 3})
             for (index tokens : {1, 7, 129})
@@ -297,7 +297,7 @@ TEST_SUITE("gpu") {
     TEST_CASE_TEMPLATE("cuda: count_top_expert counts exactly, the lower index among ties, skipping padding",
                        T, float, double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_a;
+        using namespace test_cuda_adapter_kernels;
         using loramoe::index;
         for (index rows : {1, 7, 1000})
             for (index experts : {1, 2, 6, 33}) {
@@ -327,7 +327,7 @@ TEST_SUITE("gpu") {
     TEST_CASE_TEMPLATE("cuda: logsumexp_rows and the squared-logsumexp gradient, with and without a mask", T,
                        float, double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_a;
+        using namespace test_cuda_adapter_kernels;
         using loramoe::index;
         for (index rows : {1, 13, 300})
             for (index cols : {1, 6, 33, 100}) {
@@ -363,7 +363,7 @@ TEST_SUITE("gpu") {
     TEST_CASE_TEMPLATE("cuda: adamw_update over several steps, with and without weight decay", T, float,
                        double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_a;
+        using namespace test_cuda_adapter_kernels;
         using loramoe::index;
         for (index n : {1, 1001, 70001})
             for (double weight_decay : {0.0, 0.1}) {
@@ -393,7 +393,7 @@ TEST_SUITE("gpu") {
 
     TEST_CASE_TEMPLATE("cuda: sum_of_squares in double and scale_values", T, float, double) {
         loramoe::test::require_cuda_device();
-        using namespace test_cuda_kernels_a;
+        using namespace test_cuda_adapter_kernels;
         using loramoe::index;
         // 300001: more blocks than the first pass keeps, so its grid-stride loop turns more than once.
         for (index n : {1, 7, 256, 1000, 300001}) {

@@ -56,12 +56,13 @@ void randomise_base(model_type& model, std::uint64_t seed) {
 check::gradcheck_report check_model(model_type& model, const llama::token_batch& batch,
                                     std::vector<check::gradcheck_tensor> tensors) {
     typename model_type::saved saved;
-    auto loss = [&] { return model.forward(batch, saved).loss; };
+    typename model_type::workspace workspace;
+    auto loss = [&] { return model.forward(batch, saved, workspace).loss; };
     auto gradients = [&] {
         model.base().zero_grad();
         model.adapters().zero_grad();
-        model.forward(batch, saved);
-        model.backward(saved);
+        model.forward(batch, saved, workspace);
+        model.backward(saved, workspace);
     };
     check::gradcheck_options options;
     options.step = 1e-5;
@@ -106,8 +107,8 @@ TEST_CASE("gradcheck: LoRAMoE adapters on every linear, LBC with padding masked 
         adapter.experts = 3;
         adapter.rank = 2;
         adapter.alpha = 4;
-        adapter.blc_alpha = 0.1;
-        adapter.blc_weight = 0.5;
+        adapter.lbc_delta = 0.1;
+        adapter.lbc_weight = 0.5;
         adapter.lbc_counts_padding = counts_padding;
         adapter.target_modules = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
         model_type model(tiny_config(false, false), adapter);
@@ -125,7 +126,7 @@ TEST_CASE("gradcheck: one set of experts beside each FFN block (the paper's figu
     adapter.rank = 2;
     adapter.placement = moe::adapter_placement::ffn;
     adapter.statistic = moe::lbc_statistic::var_over_mean;
-    adapter.blc_weight = 1.0;
+    adapter.lbc_weight = 1.0;
     model_type model(tiny_config(true, false), adapter);
     randomise_base(model, 4);
     randomise({model.adapters().values().data(), static_cast<std::size_t>(model.adapters().size())}, 5, 0.5);
