@@ -4,8 +4,8 @@
 #include <string>
 
 #include <benchmark/benchmark.h>
-#include <Eigen/Core>
 #include <omp.h>
+#include <Eigen/Core>
 
 namespace {
 

@@ -112,15 +112,20 @@ inline void set_counters(benchmark::State& state, index tokens, double flops) {
 inline void product_shapes(benchmark::internal::Benchmark* b) {
     b->ArgNames({"M", "N", "K"});
     for (index tokens : {512, 2048})
-        for (auto [n, k] : {std::pair<index, index>{1024, 1024}, {2816, 1024}, {1024, 2816}, {4096, 4096},
-                            {11008, 4096}, {4096, 11008}})
+        for (auto [n, k] : {std::pair<index, index>{1024, 1024},
+                            {2816, 1024},
+                            {1024, 2816},
+                            {4096, 4096},
+                            {11008, 4096},
+                            {4096, 11008}})
             b->Args({tokens, n, k});
     b->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 
 // GFLOP/s of one (M, N, K) product per iteration.
 inline void set_product_counter(benchmark::State& state, index m, index n, index k) {
-    state.counters["GFLOP/s"] = benchmark::Counter(2.0 * m * n * k * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+    state.counters["GFLOP/s"] =
+        benchmark::Counter(2.0 * m * n * k * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 }  // namespace loramoe::bench

@@ -28,10 +28,10 @@ using loramoe::index;  // not POSIX's index() from <strings.h>
 
 void shapes(benchmark::internal::Benchmark* b) {
     b->ArgNames({"T", "d_in", "d_out", "N", "r"});
-    b->Args({512, 1024, 1024, 6, 4});     // the CPU's smallest
-    b->Args({2048, 4096, 4096, 6, 4});    // the CPU's largest
-    b->Args({4096, 4096, 4096, 6, 4});    // the H100 goal: within 1.15x of the base, 2x the official loop
-    b->Args({4096, 4096, 11008, 6, 4});   // LLaMA-7B's FFN up and gate projections, 4096 tokens
+    b->Args({512, 1024, 1024, 6, 4});    // the CPU's smallest
+    b->Args({2048, 4096, 4096, 6, 4});   // the CPU's largest
+    b->Args({4096, 4096, 4096, 6, 4});   // the H100 goal: within 1.15x of the base, 2x the official loop
+    b->Args({4096, 4096, 11008, 6, 4});  // LLaMA-7B's FFN up and gate projections, 4096 tokens
     b->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 
@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
     LORAMOE_CUDA_CHECK(cudaGetDeviceProperties(&properties, device));
     LORAMOE_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
     benchmark::AddCustomContext("device", properties.name);
-    benchmark::AddCustomContext("cuda_runtime", std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10));
+    benchmark::AddCustomContext("cuda_runtime",
+                                std::to_string(runtime / 1000) + "." + std::to_string(runtime % 1000 / 10));
     benchmark::AddCustomContext("compiler", __VERSION__);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();

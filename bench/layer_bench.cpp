@@ -6,9 +6,10 @@
 //   BM_layer_fwdbwd_cpu/{fused,reference}  forward, then backward with the input gradient on
 //
 // each followed by its shape, /T:../d_in:../d_out:../N:../r:.. (T tokens, N experts of rank r); the
-// case and the benchmarks are layer_case.hpp's, which cuda_bench.cpp registers for the GPU. The base benchmarks are the floor: the layer costs at least its frozen product(s), and the ratio of
-// the two says what the N experts and the router add. bench/compare runs the PyTorch peer of every
-// case (bench/peers/layer_peer.py) beside these and prints one table.
+// case and the benchmarks are layer_case.hpp's, which cuda_bench.cpp registers for the GPU. The base
+// benchmarks are the floor: the layer costs at least its frozen product(s), and the ratio of the two says
+// what the N experts and the router add. bench/compare runs the PyTorch peer of every case
+// (bench/peers/layer_peer.py) beside these and prints one table.
 //
 //   cmake --build --preset release --target loramoe_bench && build/release/bin/loramoe_bench
 //

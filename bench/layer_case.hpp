@@ -111,14 +111,16 @@ void BM_layer_fwdbwd(benchmark::State& state, moe::execution_path path) {
 // each over the shapes `shapes` gives. Returns true, to initialise a static with.
 template <class Backend>
 bool register_layer_benchmarks(const std::string& name, void (*shapes)(benchmark::internal::Benchmark*)) {
-    benchmark::RegisterBenchmark(("BM_layer_base_fwd_" + name).c_str(), BM_layer_base_fwd<Backend>)->Apply(shapes);
+    benchmark::RegisterBenchmark(("BM_layer_base_fwd_" + name).c_str(), BM_layer_base_fwd<Backend>)
+        ->Apply(shapes);
     benchmark::RegisterBenchmark(("BM_layer_base_" + name).c_str(), BM_layer_base<Backend>)->Apply(shapes);
     for (auto [path, label] : {std::pair{moe::execution_path::fused, "fused"},
                                std::pair{moe::execution_path::reference, "reference"}}) {
-        benchmark::RegisterBenchmark(("BM_layer_fwd_" + name + "/" + label).c_str(), BM_layer_fwd<Backend>, path)
-            ->Apply(shapes);
-        benchmark::RegisterBenchmark(("BM_layer_fwdbwd_" + name + "/" + label).c_str(), BM_layer_fwdbwd<Backend>,
+        benchmark::RegisterBenchmark(("BM_layer_fwd_" + name + "/" + label).c_str(), BM_layer_fwd<Backend>,
                                      path)
+            ->Apply(shapes);
+        benchmark::RegisterBenchmark(("BM_layer_fwdbwd_" + name + "/" + label).c_str(),
+                                     BM_layer_fwdbwd<Backend>, path)
             ->Apply(shapes);
     }
     return true;

@@ -207,8 +207,9 @@ int run() {
 
     // --- timing: wall clock on this machine, a rough figure rather than a benchmark -----------
     const int calls = 200;
-    const double forward_ms = milliseconds_per_call(
-        calls, [&] { fused.layer.forward(x.matrix(), batch.routing(), y.matrix(), fused.saved, fused.workspace); });
+    const double forward_ms = milliseconds_per_call(calls, [&] {
+        fused.layer.forward(x.matrix(), batch.routing(), y.matrix(), fused.saved, fused.workspace);
+    });
     const double step_ms = milliseconds_per_call(calls, [&] { fused.run(x, dy, batch, y, dx); });
     fmt::print("\ntiming of the fused path on {} tokens, mean of {} calls:\n", m, calls);
     fmt::print("  forward {:.3f} ms, forward + backward {:.3f} ms\n\n", forward_ms, step_ms);

@@ -64,7 +64,8 @@ outcome train_adapters(const fs::path& model_dir, const fs::path& data, const fs
     adapter.experts = 6, adapter.rank = 4, adapter.alpha = 32;
     adapter.lbc_delta = 0.1, adapter.lbc_weight = 0.1;  // the LBC's delta and its weight beta
     adapter.target_modules = {"gate_proj", "up_proj", "down_proj"};
-    lm::llama::llama_model<float> model(config, adapter, {.seed = options.seed});  // float: 28 GB for a 7B LLaMA
+    lm::llama::llama_model<float> model(config, adapter,
+                                        {.seed = options.seed});  // float: 28 GB for a 7B LLaMA
     lm::io::load_base_weights(model_dir, model);
     model.reset_adapters(options.seed);  // A and router Kaiming-uniform, B = 0: the base model, unchanged
     fmt::print("model: {} base parameters (frozen), {} adapter parameters (trained)\n",

@@ -15,7 +15,7 @@ namespace loramoe::test {
 // Not a loramoe::error: a test that expects the library to throw one is never satisfied by a failed
 // internal assertion.
 class assertion_error : public std::logic_error {
-  public:
+public:
     using std::logic_error::logic_error;
 };
 

@@ -242,7 +242,7 @@ namespace loramoe::test {
 
 // A fresh folder under the system's temporary folder, removed with everything in it at the end of scope.
 class temporary_directory {
-  public:
+public:
     temporary_directory() {
         std::string pattern = (std::filesystem::temp_directory_path() / "loramoe-test-XXXXXX").string();
         if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
@@ -267,7 +267,7 @@ class temporary_directory {
         return names;
     }
 
-  private:
+private:
     std::filesystem::path path_;
 };
 

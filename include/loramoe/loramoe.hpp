@@ -6,13 +6,14 @@
 #include <loramoe/core/error.hpp>
 #include <loramoe/core/extent.hpp>
 #include <loramoe/core/gemm.hpp>
+#include <loramoe/core/gradient_mode.hpp>
 #include <loramoe/core/parameters.hpp>
 #include <loramoe/core/random.hpp>
-#include <loramoe/core/gradient_mode.hpp>
 #include <loramoe/core/tensor.hpp>
 #include <loramoe/core/tensor_layout.hpp>
 #include <loramoe/core/view.hpp>
 
+#include <loramoe/core/host_memory.hpp>
 #include <loramoe/cpu/attention.hpp>
 #include <loramoe/cpu/bf16_gemm.hpp>
 #include <loramoe/cpu/bf16_weight.hpp>
@@ -23,7 +24,6 @@
 #include <loramoe/cpu/embedding.hpp>
 #include <loramoe/cpu/gating.hpp>
 #include <loramoe/cpu/gemm.hpp>
-#include <loramoe/core/host_memory.hpp>
 #include <loramoe/cpu/optimizer.hpp>
 #include <loramoe/cpu/rmsnorm.hpp>
 #include <loramoe/cpu/rope.hpp>
@@ -31,17 +31,17 @@
 #include <loramoe/cpu/softmax.hpp>
 #include <loramoe/cpu/swiglu.hpp>
 
-#include <loramoe/nn/attention.hpp>
-#include <loramoe/nn/kv_cache.hpp>
-#include <loramoe/nn/linear.hpp>
 #include <loramoe/llama/block.hpp>
 #include <loramoe/llama/config.hpp>
 #include <loramoe/llama/model.hpp>
-#include <loramoe/llama/weights.hpp>
 #include <loramoe/llama/projection.hpp>
+#include <loramoe/llama/token_batch.hpp>
+#include <loramoe/llama/weights.hpp>
+#include <loramoe/nn/attention.hpp>
+#include <loramoe/nn/kv_cache.hpp>
+#include <loramoe/nn/linear.hpp>
 #include <loramoe/nn/rmsnorm.hpp>
 #include <loramoe/nn/rotary.hpp>
-#include <loramoe/llama/token_batch.hpp>
 
 #include <loramoe/moe/adapter_config.hpp>
 #include <loramoe/moe/balance/balance.hpp>

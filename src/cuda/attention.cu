@@ -117,7 +117,7 @@ __global__ void attention_cached_softmax(T* probs, index n, index past, index le
 // Device memory for the duration of one call, allocated and freed in stream order.
 template <class T>
 class stream_scratch {
-  public:
+public:
     stream_scratch(index count, cudaStream_t stream) : stream_(stream) {
         void* memory = nullptr;
         LORAMOE_CUDA_CHECK(cudaMallocAsync(&memory, static_cast<std::size_t>(count) * sizeof(T), stream_));
@@ -129,7 +129,7 @@ class stream_scratch {
 
     T* data() const { return data_; }
 
-  private:
+private:
     T* data_ = nullptr;
     cudaStream_t stream_;
 };

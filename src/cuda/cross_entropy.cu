@@ -76,7 +76,7 @@ __global__ void cross_entropy_backward_rows(const T* logits, index logits_stride
 
 // Device memory for the duration of one call, ordered on the stream.
 class stream_scratch {
-  public:
+public:
     stream_scratch(std::size_t bytes, cudaStream_t stream) : stream_(stream) {
         LORAMOE_CUDA_CHECK(cudaMallocAsync(&memory_, bytes, stream_));
     }
@@ -86,7 +86,7 @@ class stream_scratch {
 
     double* doubles() const { return static_cast<double*>(memory_); }
 
-  private:
+private:
     void* memory_ = nullptr;
     cudaStream_t stream_;
 };

@@ -22,19 +22,25 @@ inline unsigned blocks_for(index n, index per_block = block_threads) {
 }
 
 // Blocks for one warp per row.
-inline unsigned blocks_for_rows(index rows) { return static_cast<unsigned>((rows + warps_per_block - 1) / warps_per_block); }
+inline unsigned blocks_for_rows(index rows) {
+    return static_cast<unsigned>((rows + warps_per_block - 1) / warps_per_block);
+}
 
-inline cudaStream_t stream() { return cuda_context::current().stream(); }
+inline cudaStream_t stream() {
+    return cuda_context::current().stream();
+}
 
 template <class T>
 __device__ inline T warp_sum(T value) {
-    for (int offset = warp_size / 2; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
+    for (int offset = warp_size / 2; offset > 0; offset /= 2)
+        value += __shfl_xor_sync(0xffffffffu, value, offset);
     return value;
 }
 
 template <class T>
 __device__ inline T warp_max(T value) {
-    for (int offset = warp_size / 2; offset > 0; offset /= 2) value = max(value, __shfl_xor_sync(0xffffffffu, value, offset));
+    for (int offset = warp_size / 2; offset > 0; offset /= 2)
+        value = max(value, __shfl_xor_sync(0xffffffffu, value, offset));
     return value;
 }
 
@@ -42,7 +48,9 @@ __device__ inline T warp_max(T value) {
 __device__ inline index warp_row() {
     return static_cast<index>(blockIdx.x) * warps_per_block + static_cast<index>(threadIdx.x) / warp_size;
 }
-__device__ inline int lane() { return static_cast<int>(threadIdx.x) % warp_size; }
+__device__ inline int lane() {
+    return static_cast<int>(threadIdx.x) % warp_size;
+}
 
 // One warp's softmax of in[0, count) into out[0, count) (the two may be the same row). Lane l handles
 // the elements j = l mod 32 in every loop, so with in == out a lane only reads back what it wrote.

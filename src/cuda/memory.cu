@@ -1,7 +1,7 @@
 // Device memory kernels (cuda/memory.hpp): fill.
 
-#include "launch.cuh"
 #include <loramoe/cuda/memory.hpp>
+#include "launch.cuh"
 
 namespace loramoe {
 
@@ -17,8 +17,9 @@ __global__ void fill(T* destination, index count, T value) {
 template <class T>
 void fill(cuda, T* destination, index count, T value) {
     if (count <= 0) return;
-    cuda_kernels::fill<<<cuda_kernels::blocks_for(count), cuda_kernels::block_threads, 0, cuda_kernels::stream()>>>(
-        destination, count, value);
+    cuda_kernels::
+        fill<<<cuda_kernels::blocks_for(count), cuda_kernels::block_threads, 0, cuda_kernels::stream()>>>(
+            destination, count, value);
     LORAMOE_CUDA_LAUNCHED();
 }
 

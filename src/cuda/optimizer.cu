@@ -18,9 +18,9 @@
 
 #include <loramoe/core/adamw_hyperparameters.hpp>
 #include <loramoe/core/backend.hpp>
-#include "launch.cuh"
 #include <loramoe/cuda/memory.hpp>
 #include <loramoe/cuda/optimizer.hpp>
+#include "launch.cuh"
 
 namespace loramoe {
 
@@ -104,8 +104,7 @@ void adamw_update(cuda, T* p, const T* g, T* m, T* v, index n, const adamw_hyper
     const unsigned blocks = cuda_kernels::blocks_for(n);
     cuda_kernels::adamw_update<<<blocks, cuda_kernels::block_threads, 0, cuda_kernels::stream()>>>(
         p, g, m, v, n, decay, b1, b2, static_cast<T>(1 - h.beta1), static_cast<T>(1 - h.beta2),
-        static_cast<T>(correction2), static_cast<T>(h.eps),
-        static_cast<T>(step_size));
+        static_cast<T>(correction2), static_cast<T>(h.eps), static_cast<T>(step_size));
     LORAMOE_CUDA_LAUNCHED();
 }
 

@@ -7,8 +7,8 @@
 
 #include <cmath>
 
-#include "launch.cuh"
 #include <loramoe/cuda/rmsnorm.hpp>
+#include "launch.cuh"
 
 namespace loramoe {
 

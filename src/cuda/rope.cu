@@ -9,8 +9,8 @@
 #include <string>
 
 #include <loramoe/core/exceptions.hpp>
-#include "launch.cuh"
 #include <loramoe/cuda/rope.hpp>
+#include "launch.cuh"
 
 namespace loramoe {
 

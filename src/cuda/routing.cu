@@ -13,8 +13,8 @@
 #include <cuda_runtime.h>
 
 #include <loramoe/core/view.hpp>
-#include "launch.cuh"
 #include <loramoe/cuda/routing.hpp>
+#include "launch.cuh"
 
 namespace loramoe {
 

@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include <loramoe/core/exceptions.hpp>
-#include "launch.cuh"
 #include <loramoe/cuda/softmax.hpp>
+#include "launch.cuh"
 
 namespace loramoe {
 
@@ -19,8 +19,8 @@ __global__ void softmax_rows(const T* z, index z_stride, T* p, index p_stride, i
 
 // dz = p o (dp - <p, dp>)
 template <class T>
-__global__ void softmax_rows_backward(const T* p, index p_stride, const T* dp, index dp_stride, T* dz, index dz_stride,
-                                      index rows, index cols) {
+__global__ void softmax_rows_backward(const T* p, index p_stride, const T* dp, index dp_stride, T* dz,
+                                      index dz_stride, index rows, index cols) {
     const index row = warp_row();
     if (row >= rows) return;
     const T* pr = p + row * p_stride;
@@ -58,32 +58,36 @@ template <class T>
 void softmax_rows(cuda, matrix_view<const T> logits, matrix_view<T> probs) {
     if (logits.empty()) return;
     cuda_kernels::softmax_rows<<<cuda_kernels::blocks_for_rows(logits.rows), cuda_kernels::block_threads, 0,
-                                 cuda_kernels::stream()>>>(logits.data, logits.stride, probs.data, probs.stride,
-                                                           logits.rows, logits.cols);
+                                 cuda_kernels::stream()>>>(logits.data, logits.stride, probs.data,
+                                                           probs.stride, logits.rows, logits.cols);
     LORAMOE_CUDA_LAUNCHED();
 }
 
 template <class T>
-void softmax_rows_backward(cuda, matrix_view<const T> probs, matrix_view<const T> dprobs, matrix_view<T> dlogits) {
+void softmax_rows_backward(cuda, matrix_view<const T> probs, matrix_view<const T> dprobs,
+                           matrix_view<T> dlogits) {
     if (probs.empty()) return;
-    cuda_kernels::softmax_rows_backward<<<cuda_kernels::blocks_for_rows(probs.rows), cuda_kernels::block_threads, 0,
-                                          cuda_kernels::stream()>>>(probs.data, probs.stride, dprobs.data, dprobs.stride,
-                                                                    dlogits.data, dlogits.stride, probs.rows, probs.cols);
+    cuda_kernels::softmax_rows_backward<<<cuda_kernels::blocks_for_rows(probs.rows),
+                                          cuda_kernels::block_threads, 0, cuda_kernels::stream()>>>(
+        probs.data, probs.stride, dprobs.data, dprobs.stride, dlogits.data, dlogits.stride, probs.rows,
+        probs.cols);
     LORAMOE_CUDA_LAUNCHED();
 }
 
 template <class T>
 void keep_top_k(cuda, index k, matrix_view<T> probs) {
     if (k <= 0 || k >= probs.cols || probs.empty()) return;
-    if (probs.cols > 64) throw value_error("keep_top_k: the CUDA backend keeps the top k of at most 64 experts");
+    if (probs.cols > 64)
+        throw value_error("keep_top_k: the CUDA backend keeps the top k of at most 64 experts");
     cuda_kernels::keep_top_k<<<cuda_kernels::blocks_for(probs.rows), cuda_kernels::block_threads, 0,
                                cuda_kernels::stream()>>>(k, probs.data, probs.stride, probs.rows, probs.cols);
     LORAMOE_CUDA_LAUNCHED();
 }
 
-#define LORAMOE_INSTANTIATE(T)                                                                        \
-    template void softmax_rows<T>(cuda, matrix_view<const T>, matrix_view<T>);                         \
-    template void softmax_rows_backward<T>(cuda, matrix_view<const T>, matrix_view<const T>, matrix_view<T>); \
+#define LORAMOE_INSTANTIATE(T)                                                               \
+    template void softmax_rows<T>(cuda, matrix_view<const T>, matrix_view<T>);               \
+    template void softmax_rows_backward<T>(cuda, matrix_view<const T>, matrix_view<const T>, \
+                                           matrix_view<T>);                                  \
     template void keep_top_k<T>(cuda, index, matrix_view<T>);
 LORAMOE_CUDA_FOR_FLOATS(LORAMOE_INSTANTIATE)
 #undef LORAMOE_INSTANTIATE

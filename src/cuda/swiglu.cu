@@ -8,8 +8,8 @@
 
 #include <cmath>
 
-#include "launch.cuh"
 #include <loramoe/cuda/swiglu.hpp>
+#include "launch.cuh"
 
 namespace loramoe {
 

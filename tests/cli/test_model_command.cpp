@@ -32,12 +32,13 @@ struct model_case {
     fs::path out() const { return dir / "out.safetensors"; }
 
     loramoe::test::cli_result run() const {
-        return run_cli("model --model " + quote(model()) + " --adapter " + quote(adapter()) + " --batch " + quote(batch()) +
-                       " --out " + quote(out()));
+        return run_cli("model --model " + quote(model()) + " --adapter " + quote(adapter()) + " --batch " +
+                       quote(batch()) + " --out " + quote(out()));
     }
 
     // Rewrites one integer tensor of the batch.
-    void edit_batch(const std::string& name, const std::function<void(std::vector<std::int64_t>&, loramoe::shape_type&)>& edit) {
+    void edit_batch(const std::string& name,
+                    const std::function<void(std::vector<std::int64_t>&, loramoe::shape_type&)>& edit) {
         const loramoe::io::safetensors_reader in(batch());
         loramoe::io::safetensors_writer out;
         for (const auto& e : in.entries()) {
@@ -72,8 +73,8 @@ void expect_refusal(const model_case& c, std::initializer_list<std::string> word
 }  // namespace model_command_test
 
 TEST_SUITE("cli") {
-    using model_command_test::model_case;
     using model_command_test::expect_refusal;
+    using model_command_test::model_case;
 
     TEST_CASE("loramoe model: the golden case succeeds and writes every output") {
         model_case c;
@@ -144,8 +145,8 @@ TEST_SUITE("cli") {
 
     TEST_CASE("loramoe model: a missing argument is a usage error") {
         model_case c;
-        const auto r = loramoe::test::run_cli("model --model " + loramoe::test::quote(c.model()) + " --adapter " +
-                                              loramoe::test::quote(c.adapter()));
+        const auto r = loramoe::test::run_cli("model --model " + loramoe::test::quote(c.model()) +
+                                              " --adapter " + loramoe::test::quote(c.adapter()));
         CHECK(r.status == 2);
         CHECK(r.err.find("--batch") != std::string::npos);
     }

@@ -40,8 +40,8 @@ std::vector<double> naive_gemm(T alpha, matrix_view<const T> a, transpose op_a, 
 
 // `product` computes c = alpha op(a) op(b) + beta c: loramoe::gemm, or a kernel of its own.
 template <class T, class Product>
-void check_product(Product&& product, index m, index n, index k, transpose op_a, transpose op_b, T alpha, T beta,
-                   index pad, std::uint64_t seed) {
+void check_product(Product&& product, index m, index n, index k, transpose op_a, transpose op_b, T alpha,
+                   T beta, index pad, std::uint64_t seed) {
     const bool ta = op_a == transpose::yes, tb = op_b == transpose::yes;
     const T sentinel = T(12345);
     padded_matrix<T> a(ta ? k : m, ta ? m : k, pad, sentinel), b(tb ? n : k, tb ? k : n, pad, sentinel),
@@ -54,7 +54,8 @@ void check_product(Product&& product, index m, index n, index k, transpose op_a,
         for (index i = 0; i < m; ++i)
             for (index j = 0; j < n; ++j) c.view()(i, j) = std::numeric_limits<T>::quiet_NaN();
     const auto want = naive_gemm<T>(alpha, a.view(), op_a, b.view(), op_b, beta, c.view());
-    product(alpha, matrix_view<const T>(a.view()), op_a, matrix_view<const T>(b.view()), op_b, beta, c.view());
+    product(alpha, matrix_view<const T>(a.view()), op_a, matrix_view<const T>(b.view()), op_b, beta,
+            c.view());
     const double eps = std::numeric_limits<T>::epsilon();
     loramoe::test::expect_close(loramoe::test::flatten(c.view()).values, want,
                                 8 * eps * static_cast<double>(k + 1), 8 * eps);
@@ -65,8 +66,8 @@ void check_product(Product&& product, index m, index n, index k, transpose op_a,
 template <class T>
 void check_gemm(index m, index n, index k, transpose op_a, transpose op_b, T alpha, T beta, index pad,
                 std::uint64_t seed) {
-    check_product<T>([](auto... arguments) { loramoe::gemm(loramoe::cpu{}, arguments...); }, m, n, k, op_a, op_b,
-                     alpha, beta, pad, seed);
+    check_product<T>([](auto... arguments) { loramoe::gemm(loramoe::cpu{}, arguments...); }, m, n, k, op_a,
+                     op_b, alpha, beta, pad, seed);
 }
 
 }  // namespace gemm_test
@@ -118,15 +119,16 @@ TEST_SUITE("cpu") {
         // n: each of the 4 panel widths, full and partial; m: short tiles of every kernel (rows 12, 8, 6),
         // and 300 rows, split over the threads; k: 1 and the adapters' sizes.
         for (loramoe::index n : {1, 15, 16, 17, 24, 30, 33, 48, 49, 64})
-            for (const auto& shape : {std::pair<loramoe::index, loramoe::index>{1, 1}, {7, 40}, {29, 3}, {300, 257}})
+            for (const auto& shape :
+                 {std::pair<loramoe::index, loramoe::index>{1, 1}, {7, 40}, {29, 3}, {300, 257}})
                 for (transpose op_a : {transpose::no, transpose::yes})
                     for (transpose op_b : {transpose::no, transpose::yes}) {
                         const loramoe::index m = shape.first, k = shape.second;  // (a binding: not in INFO)
                         const float beta = seed % 3 == 0 ? 0.0f : seed % 3 == 1 ? 1.0f : -0.5f;
-                        INFO("m = ", m, ", n = ", n, ", k = ", k, ", op_a = ", bool(op_a), ", op_b = ", bool(op_b),
-                             ", beta = ", beta);
-                        gemm_test::check_product<float>(narrow, m, n, k, op_a, op_b, 0.75f, beta, seed % 2 * 5,
-                                                        seed);
+                        INFO("m = ", m, ", n = ", n, ", k = ", k, ", op_a = ", bool(op_a),
+                             ", op_b = ", bool(op_b), ", beta = ", beta);
+                        gemm_test::check_product<float>(narrow, m, n, k, op_a, op_b, 0.75f, beta,
+                                                        seed % 2 * 5, seed);
                         // gemm sends these here from 64 rows and 2^14 multiply-adds per column on
                         gemm_test::check_gemm<float>(m, n, k, op_a, op_b, 0.75f, beta, 3, seed + 1000);
                         ++seed;

@@ -15,7 +15,9 @@ namespace loramoe::test {
 
 inline void require_cuda_device() {
     if (!cuda_device_available()) {
-        std::printf("no CUDA device here: this GPU test is skipped (it runs on a machine with a GPU: scripts/gpu-check)\n");
+        std::printf(
+            "no CUDA device here: this GPU test is skipped (it runs on a machine with a GPU: "
+            "scripts/gpu-check)\n");
         std::fflush(stdout);
         std::exit(77);
     }

@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "demo/experiment.hpp"
 #include <loramoe/io/json_file.hpp>
+#include "demo/experiment.hpp"
 
 TEST_SUITE("demo") {
     TEST_CASE("loramoe demo --quick writes a complete, sane report") {
@@ -21,7 +21,8 @@ TEST_SUITE("demo") {
         INFO("stderr tail: ", r.err.substr(r.err.size() > 2000 ? r.err.size() - 2000 : 0));
         REQUIRE(r.status == 0);
 
-        for (const char* file : {"report.md", "results.json", "knowledge_vs_data.svg", "expert_utilisation.svg"})
+        for (const char* file :
+             {"report.md", "results.json", "knowledge_vs_data.svg", "expert_utilisation.svg"})
             CHECK(fs::exists(out / file));
         CHECK(fs::exists(out / "base-model" / "config.json"));
         CHECK(fs::exists(out / "base-model" / "model.safetensors"));
@@ -35,19 +36,21 @@ TEST_SUITE("demo") {
         std::set<std::string> seen;
         auto in_unit = [](const nlohmann::json& x) { return x.get<double>() >= 0 && x.get<double>() <= 1; };
         for (const auto& run : runs) {
-            seen.insert(run.at("method").get<std::string>() + "@" + std::to_string(run.at("size").get<int>()));
+            seen.insert(run.at("method").get<std::string>() + "@" +
+                        std::to_string(run.at("size").get<int>()));
             const auto& a = run.at("accuracy");
             CHECK(in_unit(a.at("knowledge")));
             CHECK(in_unit(a.at("knowledge_probe")));
             CHECK(a.at("skills").size() == 3);
             for (const auto& [skill, accuracy] : a.at("skills").items()) CHECK(in_unit(accuracy));
             const bool routed = run.at("method").get<std::string>().starts_with("loramoe");
-            CHECK(run.at("expert_utilisation").size() == (routed ? 2u * 3u : 0u));   // 2 layers x gate, up, down
+            CHECK(run.at("expert_utilisation").size() ==
+                  (routed ? 2u * 3u : 0u));  // 2 layers x gate, up, down
             for (const auto& router : run.at("expert_utilisation"))
                 for (const auto& [task, gates] : router.at("mean_gate").items()) {
                     double sum = 0;
                     for (double g : gates) sum += g;
-                    CHECK(sum == doctest::Approx(1.0).epsilon(1e-6));   // the gates of a token sum to 1
+                    CHECK(sum == doctest::Approx(1.0).epsilon(1e-6));  // the gates of a token sum to 1
                 }
         }
         CHECK(seen.size() == runs.size());
@@ -69,10 +72,12 @@ TEST_SUITE("demo") {
     TEST_CASE("loramoe demo refuses sizes out of order and rates that are not positive, writing nothing") {
         loramoe::test::temporary_directory dir;
         const auto out = dir / "demo-out";
-        const auto unordered = loramoe::test::run_cli("demo --quick --sizes 4 1 --out " + loramoe::test::quote(out));
+        const auto unordered =
+            loramoe::test::run_cli("demo --quick --sizes 4 1 --out " + loramoe::test::quote(out));
         CHECK(unordered.status == 1);
         CHECK(unordered.err.find("strictly increasing") != std::string::npos);
-        const auto zero_rate = loramoe::test::run_cli("demo --quick --full-lr 0 --out " + loramoe::test::quote(out));
+        const auto zero_rate =
+            loramoe::test::run_cli("demo --quick --full-lr 0 --out " + loramoe::test::quote(out));
         CHECK(zero_rate.status == 2);
         CHECK(zero_rate.err.find("--full-lr") != std::string::npos);
         CHECK_FALSE(std::filesystem::exists(out));

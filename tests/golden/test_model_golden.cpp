@@ -21,7 +21,8 @@ void check_model_golden(const std::string& name, double tolerance) {
     const fs::path dir = loramoe::test::golden_dir() / name;
     REQUIRE_MESSAGE(fs::exists(dir / "expected.safetensors"), dir.string());
     loramoe::test::temporary_directory out;
-    loramoe::check::run_model_case(dir / "model", dir / "adapter", dir / "batch.safetensors", out / "out.safetensors");
+    loramoe::check::run_model_case(dir / "model", dir / "adapter", dir / "batch.safetensors",
+                                   out / "out.safetensors");
     const loramoe::io::safetensors_reader got(out / "out.safetensors");
     const loramoe::io::safetensors_reader expected(dir / "expected.safetensors");
     CHECK(got.entries().size() == expected.entries().size());
@@ -30,7 +31,8 @@ void check_model_golden(const std::string& name, double tolerance) {
         REQUIRE(got.contains(e.name));
         CHECK(got.entry(e.name).shape == e.shape);
         const auto want = expected.read<double>(e.name);
-        loramoe::test::expect_close(got.read<double>(e.name), want, tolerance * loramoe::test::max_abs(want), 0);
+        loramoe::test::expect_close(got.read<double>(e.name), want, tolerance * loramoe::test::max_abs(want),
+                                    0);
     }
 }
 
@@ -50,7 +52,8 @@ TEST_SUITE("golden") {
         const auto dir = loramoe::test::golden_dir() / "model_bf16_sharded";
         const auto model = loramoe::io::load_pretrained<float>(dir / "model");
         const loramoe::io::safetensors_reader expected(dir / "expected.safetensors");
-        const auto ids = expected.read<std::int64_t>("input_ids"), mask = expected.read<std::int64_t>("attention_mask");
+        const auto ids = expected.read<std::int64_t>("input_ids"),
+                   mask = expected.read<std::int64_t>("attention_mask");
         loramoe::llama::token_batch batch;
         batch.samples = ids.dim(0);
         batch.tokens = ids.dim(1);
@@ -63,7 +66,8 @@ TEST_SUITE("golden") {
         model->forward(batch, saved, workspace);
         const auto want = expected.read<double>("logits");
         loramoe::test::expect_close(saved.logits, want, 1e-5 * loramoe::test::max_abs(want), 0);
-        CHECK(loramoe::io::checkpoint_files(dir / "model").tensors().size() == model->layout().tensors().size());
+        CHECK(loramoe::io::checkpoint_files(dir / "model").tensors().size() ==
+              model->layout().tensors().size());
         CHECK(loramoe::io::checkpoint_dtype(dir / "model") == loramoe::io::dtype::bf16);
     }
 }  // TEST_SUITE

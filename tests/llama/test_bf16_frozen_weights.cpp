@@ -58,8 +58,8 @@ void randomise(model_type& model, std::uint64_t seed) {
     for (const auto& t : model.layout().tensors()) {
         const bool norm = t.name.find("norm") != std::string::npos;
         for (index i = 0; i < t.size(); ++i)
-            model.base().values().data()[t.offset + i] = static_cast<float>(norm ? 1 + 0.1 * rng.uniform(-1, 1)
-                                                                                  : 0.2 * rng.uniform(-1, 1));
+            model.base().values().data()[t.offset + i] =
+                static_cast<float>(norm ? 1 + 0.1 * rng.uniform(-1, 1) : 0.2 * rng.uniform(-1, 1));
     }
     for (float& v : model.adapters().values().span()) v = static_cast<float>(0.2 * rng.uniform(-1, 1));
 }
@@ -103,8 +103,8 @@ TEST_CASE("bfloat16 frozen weights: the float model's loss and adapter gradients
     CAPTURE(rounded.loss);
     CHECK(rounded.loss != exact.loss);  // the bfloat16 products are the ones used
     const double gradient_error = relative_difference(rounded.gradients, exact.gradients);
-    MESSAGE("bfloat16 frozen weights against float: loss ", loss_error, ", adapter gradients ", gradient_error,
-            " relative");
+    MESSAGE("bfloat16 frozen weights against float: loss ", loss_error, ", adapter gradients ",
+            gradient_error, " relative");
     CHECK(gradient_error > 0);
     // Measured 7.3e-4 and 2.0e-2: every product rounds its operands to 8 bits, forward and back through
     // both layers; the gradients of this random model are differences of nearly uniform probabilities.
@@ -127,7 +127,8 @@ TEST_CASE("bfloat16 frozen weights are made again from the weights load_base_wei
 
     model_type model(config(), adapters());
     randomise(model, 12);  // other base weights, then the same adapters as `source`
-    std::copy_n(source.adapters().values().data(), source.adapters().size(), model.adapters().values().data());
+    std::copy_n(source.adapters().values().data(), source.adapters().size(),
+                model.adapters().values().data());
     model.hold_frozen_weights_in_bf16(bf16_layouts::forward);
     model_type::saved saved;
     model_type::workspace workspace;
@@ -154,7 +155,8 @@ TEST_CASE("bfloat16 frozen weights: a trained base and a forward-only copy's inp
     model_type::saved saved;
     model_type::workspace workspace;
     model.forward(batch(), saved, workspace);
-    CHECK_THROWS_NAMING(value_error, model.backward(saved, workspace), "forward product only", "forward_and_input_gradient");
+    CHECK_THROWS_NAMING(value_error, model.backward(saved, workspace), "forward product only",
+                        "forward_and_input_gradient");
 }
 
 }  // namespace bf16_frozen_weights_test

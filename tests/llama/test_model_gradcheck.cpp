@@ -75,7 +75,9 @@ std::vector<check::gradcheck_tensor> base_tensors(model_type& model) {
     std::vector<check::gradcheck_tensor> tensors;
     for (const auto& t : model.layout().tensors()) {
         const auto n = static_cast<std::size_t>(t.size());
-        tensors.push_back({t.name, {model.base().values().data() + t.offset, n}, {model.base().grads().data() + t.offset, n}});
+        tensors.push_back({t.name,
+                           {model.base().values().data() + t.offset, n},
+                           {model.base().grads().data() + t.offset, n}});
     }
     return tensors;
 }
@@ -88,51 +90,53 @@ std::vector<check::gradcheck_tensor> adapter_tensors(model_type& model) {
 }  // namespace
 
 TEST_SUITE("gradcheck") {
-
-TEST_CASE("gradcheck: full fine-tuning reaches every base weight") {
-    for (bool tied : {false, true}) {
-        CAPTURE(tied);
-        model_type model(tiny_config(tied, tied), std::nullopt, {.train_base = true});
-        randomise_base(model, 1);
-        const auto report = check_model(model, tiny_batch(), base_tensors(model));
-        INFO(report.table());
-        CHECK(report.passed());
+    TEST_CASE("gradcheck: full fine-tuning reaches every base weight") {
+        for (bool tied : {false, true}) {
+            CAPTURE(tied);
+            model_type model(tiny_config(tied, tied), std::nullopt, {.train_base = true});
+            randomise_base(model, 1);
+            const auto report = check_model(model, tiny_batch(), base_tensors(model));
+            INFO(report.table());
+            CHECK(report.passed());
+        }
     }
-}
 
-TEST_CASE("gradcheck: LoRAMoE adapters on every linear, LBC with padding masked and counted") {
-    for (bool counts_padding : {false, true}) {
-        CAPTURE(counts_padding);
+    TEST_CASE("gradcheck: LoRAMoE adapters on every linear, LBC with padding masked and counted") {
+        for (bool counts_padding : {false, true}) {
+            CAPTURE(counts_padding);
+            moe::adapter_config adapter;
+            adapter.experts = 3;
+            adapter.rank = 2;
+            adapter.alpha = 4;
+            adapter.lbc_delta = 0.1;
+            adapter.lbc_weight = 0.5;
+            adapter.lbc_counts_padding = counts_padding;
+            adapter.target_modules = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                      "gate_proj", "up_proj", "down_proj"};
+            model_type model(tiny_config(false, false), adapter);
+            randomise_base(model, 2);
+            randomise({model.adapters().values().data(), static_cast<std::size_t>(model.adapters().size())},
+                      3, 0.5);
+            const auto report = check_model(model, tiny_batch(), adapter_tensors(model));
+            INFO(report.table());
+            CHECK(report.passed());
+        }
+    }
+
+    TEST_CASE("gradcheck: one set of experts beside each FFN block (the paper's figure)") {
         moe::adapter_config adapter;
-        adapter.experts = 3;
+        adapter.experts = 4;
         adapter.rank = 2;
-        adapter.alpha = 4;
-        adapter.lbc_delta = 0.1;
-        adapter.lbc_weight = 0.5;
-        adapter.lbc_counts_padding = counts_padding;
-        adapter.target_modules = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-        model_type model(tiny_config(false, false), adapter);
-        randomise_base(model, 2);
-        randomise({model.adapters().values().data(), static_cast<std::size_t>(model.adapters().size())}, 3, 0.5);
+        adapter.placement = moe::adapter_placement::ffn;
+        adapter.statistic = moe::lbc_statistic::var_over_mean;
+        adapter.lbc_weight = 1.0;
+        model_type model(tiny_config(true, false), adapter);
+        randomise_base(model, 4);
+        randomise({model.adapters().values().data(), static_cast<std::size_t>(model.adapters().size())}, 5,
+                  0.5);
         const auto report = check_model(model, tiny_batch(), adapter_tensors(model));
         INFO(report.table());
         CHECK(report.passed());
     }
-}
-
-TEST_CASE("gradcheck: one set of experts beside each FFN block (the paper's figure)") {
-    moe::adapter_config adapter;
-    adapter.experts = 4;
-    adapter.rank = 2;
-    adapter.placement = moe::adapter_placement::ffn;
-    adapter.statistic = moe::lbc_statistic::var_over_mean;
-    adapter.lbc_weight = 1.0;
-    model_type model(tiny_config(true, false), adapter);
-    randomise_base(model, 4);
-    randomise({model.adapters().values().data(), static_cast<std::size_t>(model.adapters().size())}, 5, 0.5);
-    const auto report = check_model(model, tiny_batch(), adapter_tensors(model));
-    INFO(report.table());
-    CHECK(report.passed());
-}
 
 }  // TEST_SUITE

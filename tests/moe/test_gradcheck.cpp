@@ -119,7 +119,8 @@ void check_layer_gradients(const setup& s, const Balance& balance, std::uint64_t
         typename layer_type::workspace workspace;
         loramoe::tensor<double> y({in.rows(), c.out_features});
         layer.forward(in.x.matrix(), batch, y.matrix(), saved, workspace, s.training);
-        layer.backward(in.x.matrix(), in.dy.matrix(), batch, s.balance_weight, saved, workspace, x_grad.matrix());
+        layer.backward(in.x.matrix(), in.dy.matrix(), batch, s.balance_weight, saved, workspace,
+                       x_grad.matrix());
     };
 
     const auto n_r = static_cast<std::size_t>(c.experts * c.rank * c.in_features);

@@ -53,7 +53,8 @@ TEST_SUITE("moe") {
             layer.forward(in.x.matrix(), in.batch(), y.matrix(), saved, workspace);
             for (int call = 0; call < 2; ++call) {
                 dx.fill_with(T(1e6));  // whatever dx held is overwritten
-                layer.backward(in.x.matrix(), in.dy.matrix(), in.batch(), T(0.5), saved, workspace, dx.matrix());
+                layer.backward(in.x.matrix(), in.dy.matrix(), in.batch(), T(0.5), saved, workspace,
+                               dx.matrix());
             }
             const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
             std::vector<T> twice(once.parameter_grads.size());
@@ -103,13 +104,16 @@ TEST_SUITE("moe") {
 
             // No dx at all: the parameter gradients are still computed, the same.
             parameters.zero_grad();
-            layer.backward(in.x.matrix(), in.dy.matrix(), in.batch(), T(1), saved, workspace, loramoe::matrix_view<T>{});
+            layer.backward(in.x.matrix(), in.dy.matrix(), in.batch(), T(1), saved, workspace,
+                           loramoe::matrix_view<T>{});
             loramoe::test::expect_close(parameters.grads().span(),
                                         std::span<const T>(reference.parameter_grads), tol, tol);
         }
     }
 
-    TEST_CASE("loramoe_linear: a frozen base is left alone; the saved state and the workspace are reused without reallocation") {
+    TEST_CASE(
+        "loramoe_linear: a frozen base is left alone; the saved state and the workspace are reused without "
+        "reallocation") {
         using namespace layer_conventions_test;
         using loramoe::index;
         layer_type<double> layer(small_config(0.2), moe::balance::lbc{});
@@ -125,18 +129,19 @@ TEST_SUITE("moe") {
         loramoe::tensor<double> y({in.rows(), 5}), dx({in.rows(), 6});
         layer.forward(in.x.matrix(), in.batch(), y.matrix(), saved, workspace, true);
         layer.backward(in.x.matrix(), in.dy.matrix(), in.batch(), 1.0, saved, workspace, dx.matrix());
-        const std::vector<const double*> memory = {saved.projected.data(),      saved.gates.data(),
-                                                   saved.scaled.data(),         workspace.grad_projected.data(),
-                                                   workspace.grad_gates.data(), workspace.dropped.data()};
+        const std::vector<const double*> memory = {
+            saved.projected.data(),          saved.gates.data(),          saved.scaled.data(),
+            workspace.grad_projected.data(), workspace.grad_gates.data(), workspace.dropped.data()};
         loramoe::test::expect_close(in.w0, w0_before, 0, 0);
         for (int call = 0; call < 3; ++call) {  // same shapes, then a smaller batch: no new memory
             const loramoe::test::layer_inputs<double> next(2, call == 2 ? 2 : 3, 6, 5, 14 + call);
             loramoe::tensor<double> y2({next.rows(), 5}), dx2({next.rows(), 6});
             layer.forward(next.x.matrix(), next.batch(), y2.matrix(), saved, workspace, true);
-            layer.backward(next.x.matrix(), next.dy.matrix(), next.batch(), 1.0, saved, workspace, dx2.matrix());
-            const std::vector<const double*> now = {saved.projected.data(),      saved.gates.data(),
-                                                    saved.scaled.data(),         workspace.grad_projected.data(),
-                                                    workspace.grad_gates.data(), workspace.dropped.data()};
+            layer.backward(next.x.matrix(), next.dy.matrix(), next.batch(), 1.0, saved, workspace,
+                           dx2.matrix());
+            const std::vector<const double*> now = {
+                saved.projected.data(),          saved.gates.data(),          saved.scaled.data(),
+                workspace.grad_projected.data(), workspace.grad_gates.data(), workspace.dropped.data()};
             CHECK(now == memory);
         }
     }

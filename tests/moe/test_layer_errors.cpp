@@ -99,7 +99,8 @@ TEST_SUITE("moe") {
         layer_type::saved saved;
         layer_type::workspace workspace;
         loramoe::tensor<double> y({in.rows(), 4});
-        CHECK_THROWS_NAMING(loramoe::error, layer.forward(in.x.matrix(), in.batch(), y.matrix(), saved, workspace),
+        CHECK_THROWS_NAMING(loramoe::error,
+                            layer.forward(in.x.matrix(), in.batch(), y.matrix(), saved, workspace),
                             "parameters are not bound", "bind()");
         CHECK_THROWS_NAMING(loramoe::error, layer.reset_parameters(1), "not bound");
         loramoe::parameter_buffer<double> small(layer.parameter_count() - 1);
@@ -112,13 +113,15 @@ TEST_SUITE("moe") {
         using loramoe::index;
         bound_layer b;
         loramoe::tensor<double> x_wide({b.in.rows(), 7});
-        CHECK_THROWS_NAMING(loramoe::shape_error,
-                            b.layer.forward(x_wide.matrix(), b.in.batch(), b.y.matrix(), b.saved, b.workspace),
-                            "input x has 7 features", "d_in = 6");
+        CHECK_THROWS_NAMING(
+            loramoe::shape_error,
+            b.layer.forward(x_wide.matrix(), b.in.batch(), b.y.matrix(), b.saved, b.workspace),
+            "input x has 7 features", "d_in = 6");
         loramoe::tensor<double> y_wrong({b.in.rows(), 5});
-        CHECK_THROWS_NAMING(loramoe::shape_error,
-                            b.layer.forward(b.in.x.matrix(), b.in.batch(), y_wrong.matrix(), b.saved, b.workspace),
-                            "output y", "[6, 5]", "[6, 4]");
+        CHECK_THROWS_NAMING(
+            loramoe::shape_error,
+            b.layer.forward(b.in.x.matrix(), b.in.batch(), y_wrong.matrix(), b.saved, b.workspace),
+            "output y", "[6, 5]", "[6, 4]");
         loramoe::tensor<double> w0_wrong({4, 5});
         CHECK_THROWS_NAMING(loramoe::shape_error, b.layer.set_base({w0_wrong.matrix()}), "base weight W0",
                             "[4, 5]", "[4, 6]");
@@ -131,18 +134,18 @@ TEST_SUITE("moe") {
         auto batch = b.in.batch();
         batch.tokens = 2;  // 2 x 2 = 4 rows for 6
         CHECK_THROWS_NAMING(loramoe::shape_error,
-                            b.layer.forward(b.in.x.matrix(), batch, b.y.matrix(), b.saved, b.workspace), "routing batch",
-                            "4 rows", "6 rows");
+                            b.layer.forward(b.in.x.matrix(), batch, b.y.matrix(), b.saved, b.workspace),
+                            "routing batch", "4 rows", "6 rows");
         batch = b.in.batch();
         const std::vector<std::int64_t> three = {0, 1, 1};
         batch.task_types = three;
         CHECK_THROWS_NAMING(loramoe::shape_error,
-                            b.layer.forward(b.in.x.matrix(), batch, b.y.matrix(), b.saved, b.workspace), "3 task types",
-                            "2 samples");
+                            b.layer.forward(b.in.x.matrix(), batch, b.y.matrix(), b.saved, b.workspace),
+                            "3 task types", "2 samples");
         batch.task_types = {};  // the LBC needs them
         CHECK_THROWS_NAMING(loramoe::shape_error,
-                            b.layer.forward(b.in.x.matrix(), batch, b.y.matrix(), b.saved, b.workspace), "0 task types",
-                            "2 samples");
+                            b.layer.forward(b.in.x.matrix(), batch, b.y.matrix(), b.saved, b.workspace),
+                            "0 task types", "2 samples");
     }
 
     TEST_CASE("loramoe_linear: backward checks dy, dx and that forward saved this batch") {
@@ -151,21 +154,21 @@ TEST_SUITE("moe") {
         bound_layer b;
         b.layer.forward(b.in.x.matrix(), b.in.batch(), b.y.matrix(), b.saved, b.workspace);
         loramoe::tensor<double> dy_wrong({b.in.rows(), 3});
-        CHECK_THROWS_NAMING(
-            loramoe::shape_error,
-            b.layer.backward(b.in.x.matrix(), dy_wrong.matrix(), b.in.batch(), 1.0, b.saved, b.workspace, b.dx.matrix()),
-            "output gradient dy", "[6, 3]");
+        CHECK_THROWS_NAMING(loramoe::shape_error,
+                            b.layer.backward(b.in.x.matrix(), dy_wrong.matrix(), b.in.batch(), 1.0, b.saved,
+                                             b.workspace, b.dx.matrix()),
+                            "output gradient dy", "[6, 3]");
         loramoe::tensor<double> dx_wrong({b.in.rows(), 5});
         CHECK_THROWS_NAMING(loramoe::shape_error,
-                            b.layer.backward(b.in.x.matrix(), b.in.dy.matrix(), b.in.batch(), 1.0, b.saved, b.workspace,
-                                             dx_wrong.matrix()),
+                            b.layer.backward(b.in.x.matrix(), b.in.dy.matrix(), b.in.batch(), 1.0, b.saved,
+                                             b.workspace, dx_wrong.matrix()),
                             "input gradient dx", "[6, 5]");
         // Forward saved 6 rows; backward on 4 rows.
         const auto small = loramoe::test::layer_inputs<double>(2, 2, 6, 4, 3);
         loramoe::tensor<double> dx_small({4, 6});
         CHECK_THROWS_NAMING(loramoe::shape_error,
-                            b.layer.backward(small.x.matrix(), small.dy.matrix(), small.batch(), 1.0, b.saved, b.workspace,
-                                             dx_small.matrix()),
+                            b.layer.backward(small.x.matrix(), small.dy.matrix(), small.batch(), 1.0, b.saved,
+                                             b.workspace, dx_small.matrix()),
                             "backward called with 4 rows", "forward saved");
     }
 

@@ -278,7 +278,7 @@ TEST_SUITE("train") {
         for (const std::string options : {"--lbc-delta 0.2 --lbc-weight 0.3 --lbc-statistic var_over_mean",
                                           "--blc-alpha 0.2 --blc-weight 0.3 --blc-statistic var_over_mean"}) {
             CAPTURE(options);
-            const fs::path out = f.dir / ("adapter-" + options.substr(2, 3));   // adapter-lbc, adapter-blc
+            const fs::path out = f.dir / ("adapter-" + options.substr(2, 3));  // adapter-lbc, adapter-blc
             const auto trained = run_cli(train_arguments(f, out, "--epochs 1 " + options));
             REQUIRE_MESSAGE(trained.status == 0, trained.err);
             const auto written = loramoe::io::read_json_file(out / "adapter_config.json");
@@ -306,8 +306,8 @@ TEST_SUITE("train") {
         const double base = eval_loss("", "base.json");
         const double exact = eval_loss("--adapter " + quote(out), "float.json");
         const double rounded = eval_loss("--adapter " + quote(out) + " --base-dtype bfloat16", "bf16.json");
-        MESSAGE("eval loss: base ", base, ", adapter trained in bfloat16: ", exact, " (float products), ", rounded,
-                " (bfloat16)");
+        MESSAGE("eval loss: base ", base, ", adapter trained in bfloat16: ", exact, " (float products), ",
+                rounded, " (bfloat16)");
         CHECK(exact <= 0.5 * base);
         CHECK(rounded != exact);
         CHECK(std::abs(rounded - exact) <= 2e-2 * exact);
@@ -319,7 +319,8 @@ TEST_SUITE("train") {
 
         // Refused: a trained base, double precision (status 1, nothing written), an unknown type (2).
         const fs::path refused = f.dir / "refused";
-        const auto full = run_cli(train_arguments(f, refused, "--epochs 1 --mode full --base-dtype bfloat16"));
+        const auto full =
+            run_cli(train_arguments(f, refused, "--epochs 1 --mode full --base-dtype bfloat16"));
         CHECK(full.status == 1);
         CHECK_MESSAGE(full.err.find("--mode full") != std::string::npos, full.err);
         const auto twice = run_cli(train_arguments(f, refused, "--epochs 1 --double --base-dtype bfloat16"));

@@ -61,8 +61,9 @@ moe::adapter_config plain_lora() {
 // A model as the train command builds it: the fixture's base weights, adapters initialised from `init_seed`.
 template <class T>
 std::unique_ptr<llama::llama_model<T>> fresh_model(const task_fixture& f,
-                                                const std::optional<moe::adapter_config>& adapter,
-                                                llama::model_options options = {}, std::uint64_t init_seed = 1) {
+                                                   const std::optional<moe::adapter_config>& adapter,
+                                                   llama::model_options options = {},
+                                                   std::uint64_t init_seed = 1) {
     auto model = std::make_unique<llama::llama_model<T>>(f.config, adapter, options);
     io::load_base_weights(f.model_dir, *model);
     model->reset_adapters(init_seed);

@@ -8,8 +8,8 @@
 #include <string>
 #include <type_traits>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <loramoe/core/error.hpp>
 #include <loramoe/llama/model.hpp>
@@ -23,8 +23,8 @@ inline CLI::Option* add_base_dtype_option(CLI::App* command, base_dtype& target)
         ->add_option("--base-dtype", target,
                      "the frozen base's products: float32 (exact) or bfloat16 (AVX512-BF16, about 2x faster, "
                      "bfloat16 accuracy; CPU, float, frozen base only)")
-        ->transform(CLI::CheckedTransformer(
-            std::map<std::string, base_dtype>{{"float32", base_dtype::float32}, {"bfloat16", base_dtype::bfloat16}}))
+        ->transform(CLI::CheckedTransformer(std::map<std::string, base_dtype>{
+            {"float32", base_dtype::float32}, {"bfloat16", base_dtype::bfloat16}}))
         ->default_str("float32");
 }
 
@@ -42,7 +42,8 @@ void apply_base_dtype(base_dtype dtype, llama::llama_model<T, Backend>& model, b
                        "note: this loramoe was built without AVX512-BF16 (-march for such a CPU): the "
                        "bfloat16 products run in float, with bfloat16's rounding and no speed-up\n");
     } else {
-        fail<value_error>("--base-dtype bfloat16 runs on the CPU in float: not with --device cuda or --double");
+        fail<value_error>(
+            "--base-dtype bfloat16 runs on the CPU in float: not with --device cuda or --double");
     }
 }
 

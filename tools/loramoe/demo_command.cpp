@@ -28,7 +28,8 @@ void add_demo_command(CLI::App& app) {
         std::vector<index> sizes;
     };
     auto o = std::make_shared<options>();
-    CLI::App* c = app.add_subcommand("demo", "World-knowledge forgetting in miniature: the LoRAMoE paper's claim, tested");
+    CLI::App* c = app.add_subcommand(
+        "demo", "World-knowledge forgetting in miniature: the LoRAMoE paper's claim, tested");
     c->add_flag("--quick", o->quick, "a small version in under a minute");
     c->add_option("--out", o->out, "where the report, results and figures go")->capture_default_str();
     c->add_option("--seed", o->seed, "of the world, the data and the models")->capture_default_str();
@@ -56,10 +57,13 @@ void add_demo_command(CLI::App& app) {
             config.sizes = o->sizes;
             command += fmt::format(" --sizes {}", fmt::join(o->sizes, " "));
         }
-        const auto results = demo::run_demo(config, o->out, [](const std::string& line) { fmt::print(stderr, "{}\n", line); });
+        const auto results =
+            demo::run_demo(config, o->out, [](const std::string& line) { fmt::print(stderr, "{}\n", line); });
         demo::write_artefacts(results, o->out, command);
-        fmt::print("{}\nwrote {} (report.md, results.json, knowledge_vs_data.svg, expert_utilisation.svg) in {:.1f} minutes\n",
-                   demo::summary(results), o->out.string(), results.total_seconds / 60);
+        fmt::print(
+            "{}\nwrote {} (report.md, results.json, knowledge_vs_data.svg, expert_utilisation.svg) in {:.1f} "
+            "minutes\n",
+            demo::summary(results), o->out.string(), results.total_seconds / 60);
     });
 }
 

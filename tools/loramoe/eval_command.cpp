@@ -40,13 +40,14 @@ void run(eval_options& o) {
     const auto tokenizer = io::load_tokenizer(o.model, config);
     const auto data = io::read_instruction_jsonl(o.data);
     std::vector<io::tokenized_example> examples;
-    for (const auto& e : data) examples.push_back(io::tokenize_example(e, *tokenizer, o.prompt_format, o.max_length));
+    for (const auto& e : data)
+        examples.push_back(io::tokenize_example(e, *tokenizer, o.prompt_format, o.max_length));
     const auto model = io::load_pretrained<T, Backend>(o.model, o.adapter);
     apply_base_dtype(o.base, *model, bf16_layouts::forward);
     o.evaluation.exact_match = !o.no_generate;
     const std::vector<std::int64_t> stop = {tokenizer->eos_id()};
-    const auto result = train::evaluate(*model, std::span<const io::tokenized_example>(examples), tokenizer->pad_id(), stop,
-                                        o.evaluation);
+    const auto result = train::evaluate(*model, std::span<const io::tokenized_example>(examples),
+                                        tokenizer->pad_id(), stop, o.evaluation);
 
     fmt::print("loss {:.4f} over {} target tokens\n", result.loss, result.counted_tokens);
     if (!o.no_generate) {
@@ -63,9 +64,12 @@ void run(eval_options& o) {
     if (!o.predictions.empty()) {
         std::string lines;
         for (std::size_t i = 0; i < data.size(); ++i)
-            lines += nlohmann::json({{"instruction", data[i].instruction}, {"input", data[i].input},
-                                     {"output", data[i].output}, {"prediction", tokenizer->decode(result.predictions[i])}})
-                         .dump() + "\n";
+            lines += nlohmann::json({{"instruction", data[i].instruction},
+                                     {"input", data[i].input},
+                                     {"output", data[i].output},
+                                     {"prediction", tokenizer->decode(result.predictions[i])}})
+                         .dump() +
+                     "\n";
         io::write_text_atomically(o.predictions, lines);
     }
 }
@@ -74,16 +78,23 @@ void run(eval_options& o) {
 
 void add_eval_command(CLI::App& app) {
     auto o = std::make_shared<eval_options>();
-    CLI::App* c = app.add_subcommand("eval", "Loss, exact-match accuracy and router statistics on JSONL data");
+    CLI::App* c =
+        app.add_subcommand("eval", "Loss, exact-match accuracy and router statistics on JSONL data");
     c->add_option("--model", o->model, "HF checkpoint folder")->required()->check(CLI::ExistingDirectory);
     c->add_option("--adapter", o->adapter, "adapter folder")->check(CLI::ExistingDirectory);
-    c->add_option("--data", o->data, "JSONL: instruction, input, output, task_type per line")->required()->check(CLI::ExistingFile);
+    c->add_option("--data", o->data, "JSONL: instruction, input, output, task_type per line")
+        ->required()
+        ->check(CLI::ExistingFile);
     c->add_option("--out", o->out, "write the results as JSON");
-    c->add_option("--router-stats", o->router_stats, "write the mean gate per expert and task type, per adapted linear");
+    c->add_option("--router-stats", o->router_stats,
+                  "write the mean gate per expert and task type, per adapted linear");
     c->add_option("--predictions", o->predictions, "write each example's generated output as JSONL");
     c->add_option("--batch-size", o->evaluation.batch_size)->capture_default_str();
-    c->add_option("--max-new-tokens", o->evaluation.max_new_tokens, "generation budget (at least the target + 1)")->capture_default_str();
-    c->add_option("--max-length", o->max_length, "tokens per example (longer ones are cut)")->capture_default_str();
+    c->add_option("--max-new-tokens", o->evaluation.max_new_tokens,
+                  "generation budget (at least the target + 1)")
+        ->capture_default_str();
+    c->add_option("--max-length", o->max_length, "tokens per example (longer ones are cut)")
+        ->capture_default_str();
     c->add_option("--template", o->prompt_format, "plain (default) or official")
         ->transform(CLI::CheckedTransformer(std::map<std::string, io::prompt_template>{
             {"plain", io::prompt_template::plain}, {"official", io::prompt_template::official}}));

@@ -40,7 +40,8 @@ void run(const generate_options& o) {
     io::instruction_example example;
     example.instruction = o.prompt;
     example.input = o.input;
-    const auto tokenized = io::tokenize_example(example, *tokenizer, o.prompt_format, config.max_position_embeddings);
+    const auto tokenized =
+        io::tokenize_example(example, *tokenizer, o.prompt_format, config.max_position_embeddings);
     const std::vector<std::int64_t> stop = {tokenizer->eos_id()};
     const auto generated = model->generate(train::prompt_of(tokenized), o.max_new_tokens, stop);
     fmt::print("{}\n", tokenizer->decode(generated));

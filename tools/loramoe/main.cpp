@@ -10,7 +10,8 @@
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
-    CLI::App app{"loramoe: LoRAMoE on a frozen LLaMA (CPU reference, cross-checks, training, the demo)", "loramoe"};
+    CLI::App app{"loramoe: LoRAMoE on a frozen LLaMA (CPU reference, cross-checks, training, the demo)",
+                 "loramoe"};
     app.require_subcommand(1);
     loramoe::cli::add_layer_command(app);
     loramoe::cli::add_model_command(app);
@@ -19,7 +20,8 @@ int main(int argc, char** argv) {
     loramoe::cli::add_generate_command(app);
     loramoe::cli::add_demo_command(app);
     auto command = [&] {
-        return app.get_subcommands().empty() ? std::string("loramoe") : "loramoe " + app.get_subcommands().front()->get_name();
+        return app.get_subcommands().empty() ? std::string("loramoe")
+                                             : "loramoe " + app.get_subcommands().front()->get_name();
     };
     try {
         app.parse(argc, argv);

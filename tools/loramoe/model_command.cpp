@@ -17,13 +17,19 @@ void add_model_command(CLI::App& app) {
     };
     auto o = std::make_shared<options>();
     CLI::App* command = app.add_subcommand(
-        "model", "A HF LLaMA with a LoRAMoE adapter, forward and backward on one batch (the cross-check contract)");
+        "model",
+        "A HF LLaMA with a LoRAMoE adapter, forward and backward on one batch (the cross-check contract)");
     command->add_option("--model", o->model, "HF checkpoint folder (config.json + model.safetensors)")
-        ->required()->check(CLI::ExistingDirectory);
-    command->add_option("--adapter", o->adapter, "adapter folder (adapter_config.json + adapter_model.safetensors)")
-        ->required()->check(CLI::ExistingDirectory);
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    command
+        ->add_option("--adapter", o->adapter,
+                     "adapter folder (adapter_config.json + adapter_model.safetensors)")
+        ->required()
+        ->check(CLI::ExistingDirectory);
     command->add_option("--batch", o->batch, "input_ids, attention_mask, labels [B,S] and task_types [B]")
-        ->required()->check(CLI::ExistingFile);
+        ->required()
+        ->check(CLI::ExistingFile);
     command->add_option("--out", o->out, "output (.safetensors), written atomically")->required();
     add_device_option(command, o->where);
     command->callback([o] {

@@ -49,10 +49,11 @@ struct train_options {
 
 // The files besides the weights that make a HF folder usable: the tokenizer's.
 void copy_tokenizer_files(const std::filesystem::path& from, const std::filesystem::path& to) {
-    for (const char* name : {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json",
-                             "generation_config.json"})
+    for (const char* name : {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                             "tokenizer.json", "generation_config.json"})
         if (std::filesystem::exists(from / name))
-            std::filesystem::copy_file(from / name, to / name, std::filesystem::copy_options::overwrite_existing);
+            std::filesystem::copy_file(from / name, to / name,
+                                       std::filesystem::copy_options::overwrite_existing);
 }
 
 template <class T, class Backend>
@@ -67,12 +68,14 @@ void run(train_options& o) {
     if (o.mode != training_mode::full) {
         adapter = o.adapter;
         adapter->statistic = moe::parse_lbc_statistic(o.statistic);
-        adapter->placement = o.placement == "ffn" ? moe::adapter_placement::ffn : moe::adapter_placement::linears;
+        adapter->placement =
+            o.placement == "ffn" ? moe::adapter_placement::ffn : moe::adapter_placement::linears;
         adapter->router = o.mode == training_mode::loramoe;
         if (!adapter->router) adapter->experts = 1;
     }
     const auto model = std::make_unique<llama::llama_model<T, Backend>>(
-        config, adapter, llama::model_options{.train_base = o.mode == training_mode::full, .seed = o.training.seed});
+        config, adapter,
+        llama::model_options{.train_base = o.mode == training_mode::full, .seed = o.training.seed});
     io::load_base_weights(o.model, *model);
     apply_base_dtype(o.base, *model, bf16_layouts::forward_and_input_gradient);
     model->reset_adapters(o.training.seed);
@@ -81,10 +84,12 @@ void run(train_options& o) {
     const auto checkpoint = o.out / "checkpoint";
     if (o.resume) {
         train::read_checkpoint(checkpoint, *model, trainer);
-        fmt::print(stderr, "resuming at step {}/{} from {}\n", trainer.step(), trainer.total_steps(), checkpoint.string());
+        fmt::print(stderr, "resuming at step {}/{} from {}\n", trainer.step(), trainer.total_steps(),
+                   checkpoint.string());
     } else if (std::filesystem::exists(checkpoint)) {
-        fail<value_error>("{} holds the checkpoint of an unfinished run: pass --resume, or choose another --out",
-                          checkpoint.string());
+        fail<value_error>(
+            "{} holds the checkpoint of an unfinished run: pass --resume, or choose another --out",
+            checkpoint.string());
     }
     std::filesystem::create_directories(o.out);
 
@@ -93,74 +98,111 @@ void run(train_options& o) {
     train::progress_display progress("train", o.log_every);
     while (!trainer.finished()) {
         progress.update(trainer.train_step());
-        const bool due = o.checkpoint_every > 0 && trainer.step() % o.checkpoint_every == 0 && !trainer.finished();
+        const bool due =
+            o.checkpoint_every > 0 && trainer.step() % o.checkpoint_every == 0 && !trainer.finished();
         if (due || interrupted) train::write_checkpoint(checkpoint, *model, trainer);
         if (interrupted) {
             progress.interrupt();
             std::signal(SIGINT, previous);
-            throw interruption(fmt::format("interrupted at step {}/{}: checkpoint written to {}; continue with --resume",
-                                           trainer.step(), trainer.total_steps(), checkpoint.string()));
+            throw interruption(
+                fmt::format("interrupted at step {}/{}: checkpoint written to {}; continue with --resume",
+                            trainer.step(), trainer.total_steps(), checkpoint.string()));
         }
     }
     std::signal(SIGINT, previous);
     train::save_trained(o.out, *model);
     if (o.mode == training_mode::full) copy_tokenizer_files(o.model, o.out);
     std::filesystem::remove_all(checkpoint);
-    fmt::print(stderr, "wrote {} to {}\n", o.mode == training_mode::full ? "the fine-tuned model" : "the adapter",
-               o.out.string());
+    fmt::print(stderr, "wrote {} to {}\n",
+               o.mode == training_mode::full ? "the fine-tuned model" : "the adapter", o.out.string());
 }
 
 }  // namespace
 
 void add_train_command(CLI::App& app) {
     auto o = std::make_shared<train_options>();
-    CLI::App* c = app.add_subcommand("train", "Fine-tune LoRAMoE adapters (or a LoRA, or every weight) on JSONL data");
+    CLI::App* c =
+        app.add_subcommand("train", "Fine-tune LoRAMoE adapters (or a LoRA, or every weight) on JSONL data");
     c->add_option("--model", o->model, "HF checkpoint folder (config.json, model.safetensors, tokenizer)")
-        ->required()->check(CLI::ExistingDirectory);
-    c->add_option("--data", o->data, "JSONL: instruction, input, output, task_type per line")->required()->check(CLI::ExistingFile);
-    c->add_option("--out", o->out, "output folder (adapter, or model in full mode; checkpoints in OUT/checkpoint)")->required();
-    c->add_option("--mode", o->mode, "loramoe (default), lora (one plain LoRA per target), full (every weight)")
-        ->transform(CLI::CheckedTransformer(std::map<std::string, training_mode>{
-            {"loramoe", training_mode::loramoe}, {"lora", training_mode::lora}, {"full", training_mode::full}}));
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    c->add_option("--data", o->data, "JSONL: instruction, input, output, task_type per line")
+        ->required()
+        ->check(CLI::ExistingFile);
+    c->add_option("--out", o->out,
+                  "output folder (adapter, or model in full mode; checkpoints in OUT/checkpoint)")
+        ->required();
+    c->add_option("--mode", o->mode,
+                  "loramoe (default), lora (one plain LoRA per target), full (every weight)")
+        ->transform(
+            CLI::CheckedTransformer(std::map<std::string, training_mode>{{"loramoe", training_mode::loramoe},
+                                                                         {"lora", training_mode::lora},
+                                                                         {"full", training_mode::full}}));
 
     auto* adapter = c->add_option_group("adapter", "the adapter (paper defaults)");
-    adapter->add_option("--experts", o->adapter.experts, "LoRA experts per adapted linear, N (lora_nums)")->capture_default_str();
+    adapter->add_option("--experts", o->adapter.experts, "LoRA experts per adapted linear, N (lora_nums)")
+        ->capture_default_str();
     adapter->add_option("--rank", o->adapter.rank, "LoRA rank r")->capture_default_str();
-    adapter->add_option("--alpha", o->adapter.alpha, "lora_alpha; experts are scaled by alpha / r")->capture_default_str();
+    adapter->add_option("--alpha", o->adapter.alpha, "lora_alpha; experts are scaled by alpha / r")
+        ->capture_default_str();
     // The LBC's options are one family, --lbc-*; the official code's blc_* spelling is accepted too.
-    adapter->add_option("--lbc-delta,--blc-alpha", o->adapter.lbc_delta, "LBC delta (blc_alpha in adapter_config.json)")
+    adapter
+        ->add_option("--lbc-delta,--blc-alpha", o->adapter.lbc_delta,
+                     "LBC delta (blc_alpha in adapter_config.json)")
         ->capture_default_str();
-    adapter->add_option("--lbc-weight,--blc-weight", o->adapter.lbc_weight,
-                        "LBC weight beta in the loss (blc_weight in adapter_config.json); 0 disables it")
+    adapter
+        ->add_option("--lbc-weight,--blc-weight", o->adapter.lbc_weight,
+                     "LBC weight beta in the loss (blc_weight in adapter_config.json); 0 disables it")
         ->capture_default_str();
-    adapter->add_option("--lbc-statistic,--blc-statistic", o->statistic, "cv2 (the official code) or var_over_mean (the paper)")
-        ->check(CLI::IsMember({"cv2", "var_over_mean"}))->capture_default_str();
-    adapter->add_option("--target-modules", o->adapter.target_modules, "linears to adapt (module name suffixes)")
-        ->delimiter(',')->capture_default_str();
-    adapter->add_option("--dropout", o->adapter.dropout, "lora_dropout on each expert's input")->capture_default_str();
-    adapter->add_option("--top-k", o->adapter.top_k, "keep the k largest gates (0: dense, as LoRAMoE)")->capture_default_str();
-    adapter->add_option("--placement", o->placement, "linears (official) or ffn (one set of experts beside each FFN)")
-        ->check(CLI::IsMember({"linears", "ffn"}))->capture_default_str();
-    adapter->add_flag("--lbc-counts-padding", o->adapter.lbc_counts_padding, "count padding in the LBC (the official code)");
+    adapter
+        ->add_option("--lbc-statistic,--blc-statistic", o->statistic,
+                     "cv2 (the official code) or var_over_mean (the paper)")
+        ->check(CLI::IsMember({"cv2", "var_over_mean"}))
+        ->capture_default_str();
+    adapter
+        ->add_option("--target-modules", o->adapter.target_modules, "linears to adapt (module name suffixes)")
+        ->delimiter(',')
+        ->capture_default_str();
+    adapter->add_option("--dropout", o->adapter.dropout, "lora_dropout on each expert's input")
+        ->capture_default_str();
+    adapter->add_option("--top-k", o->adapter.top_k, "keep the k largest gates (0: dense, as LoRAMoE)")
+        ->capture_default_str();
+    adapter
+        ->add_option("--placement", o->placement,
+                     "linears (official) or ffn (one set of experts beside each FFN)")
+        ->check(CLI::IsMember({"linears", "ffn"}))
+        ->capture_default_str();
+    adapter->add_flag("--lbc-counts-padding", o->adapter.lbc_counts_padding,
+                      "count padding in the LBC (the official code)");
 
     auto* training = c->add_option_group("training", "optimisation");
     training->add_option("--epochs", o->training.epochs)->capture_default_str();
     training->add_option("--lr", o->training.learning_rate, "peak learning rate")->capture_default_str();
     training->add_option("--batch-size", o->training.batch_size)->capture_default_str();
-    training->add_option("--grad-accum", o->training.gradient_accumulation, "micro-batches per update")->capture_default_str();
-    training->add_option("--warmup-ratio", o->training.warmup_ratio, "linear warm-up, as a fraction of the steps")->capture_default_str();
+    training->add_option("--grad-accum", o->training.gradient_accumulation, "micro-batches per update")
+        ->capture_default_str();
+    training
+        ->add_option("--warmup-ratio", o->training.warmup_ratio, "linear warm-up, as a fraction of the steps")
+        ->capture_default_str();
     training->add_option("--weight-decay", o->training.weight_decay)->capture_default_str();
-    training->add_option("--max-grad-norm", o->training.max_grad_norm, "global-norm clipping (0: none)")->capture_default_str();
-    training->add_option("--seed", o->training.seed, "shuffling, initialisation and dropout")->capture_default_str();
-    training->add_option("--max-length", o->max_length, "tokens per example (longer ones are cut)")->capture_default_str();
-    training->add_option("--template", o->prompt_format, "plain (default) or official ({instruction}</s> before the output)")
+    training->add_option("--max-grad-norm", o->training.max_grad_norm, "global-norm clipping (0: none)")
+        ->capture_default_str();
+    training->add_option("--seed", o->training.seed, "shuffling, initialisation and dropout")
+        ->capture_default_str();
+    training->add_option("--max-length", o->max_length, "tokens per example (longer ones are cut)")
+        ->capture_default_str();
+    training
+        ->add_option("--template", o->prompt_format,
+                     "plain (default) or official ({instruction}</s> before the output)")
         ->transform(CLI::CheckedTransformer(std::map<std::string, io::prompt_template>{
             {"plain", io::prompt_template::plain}, {"official", io::prompt_template::official}}));
     training->add_flag("--double", o->double_precision, "compute in double precision (default float)");
 
-    c->add_option("--checkpoint-every", o->checkpoint_every, "write OUT/checkpoint every K steps (0: only on Ctrl-C)")
+    c->add_option("--checkpoint-every", o->checkpoint_every,
+                  "write OUT/checkpoint every K steps (0: only on Ctrl-C)")
         ->capture_default_str();
-    c->add_option("--log-every", o->log_every, "without a terminal, log a line every K steps")->capture_default_str();
+    c->add_option("--log-every", o->log_every, "without a terminal, log a line every K steps")
+        ->capture_default_str();
     c->add_flag("--resume", o->resume, "continue the run saved in OUT/checkpoint");
     add_device_option(c, o->where);
     add_base_dtype_option(c, o->base);

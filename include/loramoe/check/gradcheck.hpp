@@ -27,10 +27,10 @@
 namespace loramoe::check {
 
 struct gradcheck_options {
-    double step = 1e-6;                    // h
+    double step = 1e-6;  // h
     double absolute_tolerance = 1e-6;
     double relative_tolerance = 1e-5;
-    index max_elements_per_tensor = 0;    // 0: every element; n: a seeded random subset of n elements
+    index max_elements_per_tensor = 0;  // 0: every element; n: a seeded random subset of n elements
     std::uint64_t seed = 0;
 };
 
@@ -47,7 +47,7 @@ struct gradcheck_result {
     index checked = 0;
     double max_absolute_error = 0;
     double max_relative_error = 0;
-    index worst_element = -1;   // the element with the largest error relative to its tolerance
+    index worst_element = -1;  // the element with the largest error relative to its tolerance
     double worst_analytic = 0;
     double worst_numeric = 0;
     bool passed = true;
@@ -62,12 +62,13 @@ struct gradcheck_report {
 
     // One line per tensor, readable in a terminal.
     std::string table() const {
-        std::string out = fmt::format("{:<24} {:>8} {:>12} {:>12} {:>10} {:>14} {:>14}  {}\n", "tensor", "checked",
-                                      "max abs err", "max rel err", "worst at", "analytic", "numeric", "");
+        std::string out =
+            fmt::format("{:<24} {:>8} {:>12} {:>12} {:>10} {:>14} {:>14}  {}\n", "tensor", "checked",
+                        "max abs err", "max rel err", "worst at", "analytic", "numeric", "");
         for (const auto& t : tensors)
-            out += fmt::format("{:<24} {:>8} {:>12.3e} {:>12.3e} {:>10} {:>14.6e} {:>14.6e}  {}\n", t.name, t.checked,
-                               t.max_absolute_error, t.max_relative_error, t.worst_element, t.worst_analytic,
-                               t.worst_numeric, t.passed ? "ok" : "FAILED");
+            out += fmt::format("{:<24} {:>8} {:>12.3e} {:>12.3e} {:>10} {:>14.6e} {:>14.6e}  {}\n", t.name,
+                               t.checked, t.max_absolute_error, t.max_relative_error, t.worst_element,
+                               t.worst_analytic, t.worst_numeric, t.passed ? "ok" : "FAILED");
         return out;
     }
 };
@@ -75,11 +76,12 @@ struct gradcheck_report {
 // `loss` computes the scalar L from the current values; `gradients` computes dL/d(values) of every
 // tensor into its `gradient` span (it is called once, before any value is perturbed).
 inline gradcheck_report gradcheck(const std::function<double()>& loss, const std::function<void()>& gradients,
-                                  const std::vector<gradcheck_tensor>& tensors, const gradcheck_options& options = {}) {
+                                  const std::vector<gradcheck_tensor>& tensors,
+                                  const gradcheck_options& options = {}) {
     for (const auto& t : tensors)
         if (t.values.size() != t.gradient.size())
-            fail<shape_error>("gradcheck: tensor '{}' has {} values but {} gradient entries", t.name, t.values.size(),
-                              t.gradient.size());
+            fail<shape_error>("gradcheck: tensor '{}' has {} values but {} gradient entries", t.name,
+                              t.values.size(), t.gradient.size());
     gradients();
     gradcheck_report report;
     random_generator rng(options.seed);
@@ -87,8 +89,9 @@ inline gradcheck_report gradcheck(const std::function<double()>& loss, const std
         const std::vector<double> analytic(t.gradient.begin(), t.gradient.end());
         std::vector<index> elements(t.values.size());
         std::iota(elements.begin(), elements.end(), index{0});
-        if (options.max_elements_per_tensor > 0 && static_cast<index>(elements.size()) > options.max_elements_per_tensor) {
-            for (index i = static_cast<index>(elements.size()) - 1; i > 0; --i)   // Fisher-Yates
+        if (options.max_elements_per_tensor > 0 &&
+            static_cast<index>(elements.size()) > options.max_elements_per_tensor) {
+            for (index i = static_cast<index>(elements.size()) - 1; i > 0; --i)  // Fisher-Yates
                 std::swap(elements[i], elements[rng.below(static_cast<std::uint64_t>(i + 1))]);
             elements.resize(static_cast<std::size_t>(options.max_elements_per_tensor));
             std::sort(elements.begin(), elements.end());
@@ -113,7 +116,7 @@ inline gradcheck_report gradcheck(const std::function<double()>& loss, const std
             result.max_absolute_error = std::max(result.max_absolute_error, error);
             if (size > 0) result.max_relative_error = std::max(result.max_relative_error, error / size);
             const double ratio = error / tolerance;
-            if (!(ratio <= 1)) result.passed = false;   // NaN fails too
+            if (!(ratio <= 1)) result.passed = false;  // NaN fails too
             if (ratio > worst_ratio || std::isnan(ratio)) {
                 worst_ratio = std::isnan(ratio) ? INFINITY : ratio;
                 result.worst_element = k;
@@ -126,6 +129,8 @@ inline gradcheck_report gradcheck(const std::function<double()>& loss, const std
     return report;
 }
 
-inline std::ostream& operator<<(std::ostream& out, const gradcheck_report& report) { return out << report.table(); }
+inline std::ostream& operator<<(std::ostream& out, const gradcheck_report& report) {
+    return out << report.table();
+}
 
 }  // namespace loramoe::check

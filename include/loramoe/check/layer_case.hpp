@@ -46,7 +46,8 @@ inline layer_case_settings read_layer_case_settings(const io::safetensors_reader
 inline io::dtype layer_case_precision(const io::safetensors_reader& in) {
     const io::dtype type = in.entry("x").type;
     if (type != io::dtype::f32 && type != io::dtype::f64)
-        fail<format_error>("{}: tensor 'x' is {}; a case computes in F32 or F64", in.path().string(), io::name(type));
+        fail<format_error>("{}: tensor 'x' is {}; a case computes in F32 or F64", in.path().string(),
+                           io::name(type));
     for (const char* name : {"w0", "b0", "lora_A", "lora_B", "router", "grad_y"}) {
         if (std::string(name) == "b0" && !in.contains(name)) continue;
         if (in.entry(name).type != type)
@@ -59,21 +60,22 @@ inline io::dtype layer_case_precision(const io::safetensors_reader& in) {
 inline index dim_of(const io::safetensors_reader& in, const char* name, std::size_t rank, std::size_t axis) {
     const auto& shape = in.entry(name).shape;
     if (shape.size() != rank)
-        fail<shape_error>("{}: tensor '{}' has shape {}, expected {} dimensions", in.path().string(), name, shape, rank);
+        fail<shape_error>("{}: tensor '{}' has shape {}, expected {} dimensions", in.path().string(), name,
+                          shape, rank);
     return shape[axis];
 }
 
 // The tensors of a case, on the host.
 template <class T>
 struct layer_case_tensors {
-    index samples = 0, tokens = 0, d_in = 0, d_out = 0, experts = 0, rank = 0;   // B, S, d_in, d_out, N, r
-    tensor<T, cpu> x;                        // (B, S, d_in)
-    tensor<T, cpu> w0;                       // (d_out, d_in)
-    tensor<T, cpu> b0;                       // (d_out), or empty
-    tensor<T, cpu> lora_a;                   // (N, r, d_in)
-    tensor<T, cpu> lora_b;                   // (N, d_out, r)
-    tensor<T, cpu> router;                   // (N, d_in)
-    tensor<T, cpu> grad_y;                   // (B, S, d_out)
+    index samples = 0, tokens = 0, d_in = 0, d_out = 0, experts = 0, rank = 0;  // B, S, d_in, d_out, N, r
+    tensor<T, cpu> x;                                                           // (B, S, d_in)
+    tensor<T, cpu> w0;                                                          // (d_out, d_in)
+    tensor<T, cpu> b0;                                                          // (d_out), or empty
+    tensor<T, cpu> lora_a;                                                      // (N, r, d_in)
+    tensor<T, cpu> lora_b;                                                      // (N, d_out, r)
+    tensor<T, cpu> router;                                                      // (N, d_in)
+    tensor<T, cpu> grad_y;                                                      // (B, S, d_out)
     tensor<T, cpu> mask;                     // (B, S): 1 real token, 0 padding
     tensor<std::int64_t, cpu> task_types;    // (B)
     tensor<std::int64_t, cpu> expert_types;  // (N)
@@ -82,12 +84,15 @@ struct layer_case_tensors {
 };
 
 template <class T>
-layer_case_tensors<T> read_layer_case_tensors(const io::safetensors_reader& in, const layer_case_settings& settings) {
+layer_case_tensors<T> read_layer_case_tensors(const io::safetensors_reader& in,
+                                              const layer_case_settings& settings) {
     const std::string file = in.path().string();
     layer_case_tensors<T> c;
     c.samples = dim_of(in, "x", 3, 0), c.tokens = dim_of(in, "x", 3, 1), c.d_in = dim_of(in, "x", 3, 2);
-    c.d_out = dim_of(in, "w0", 2, 0), c.experts = dim_of(in, "lora_A", 3, 0), c.rank = dim_of(in, "lora_A", 3, 1);
-    if (c.samples == 0 || c.tokens == 0) fail<shape_error>("{}: x has shape {}: no tokens", file, in.entry("x").shape);
+    c.d_out = dim_of(in, "w0", 2, 0), c.experts = dim_of(in, "lora_A", 3, 0),
+    c.rank = dim_of(in, "lora_A", 3, 1);
+    if (c.samples == 0 || c.tokens == 0)
+        fail<shape_error>("{}: x has shape {}: no tokens", file, in.entry("x").shape);
     if (c.rank != settings.rank)
         fail<shape_error>("{}: metadata r = {} but lora_A has rank {}", file, settings.rank, c.rank);
 
@@ -105,8 +110,8 @@ layer_case_tensors<T> read_layer_case_tensors(const io::safetensors_reader& in, 
     c.mask = tensor<T, cpu>({c.samples, c.tokens});
     for (index i = 0; i < c.rows(); ++i) {
         if (mask_ids[i] != 0 && mask_ids[i] != 1)
-            fail<value_error>("{}: mask holds {} at element {}; a mask is 0 (padding) or 1 (real token)", file,
-                              mask_ids[i], i);
+            fail<value_error>("{}: mask holds {} at element {}; a mask is 0 (padding) or 1 (real token)",
+                              file, mask_ids[i], i);
         c.mask[i] = static_cast<T>(mask_ids[i]);
     }
     return c;
@@ -127,11 +132,14 @@ void upload_layer_case_parameters(const layer_case_tensors<T>& c, Layer& layer) 
 
 // y, gates, lbc and the gradients, back on the host, into OUT.safetensors.
 template <class T, class Layer>
-void write_layer_case_results(const layer_case_tensors<T>& c, const Layer& layer, const typename Layer::saved& saved,
+void write_layer_case_results(const layer_case_tensors<T>& c, const Layer& layer,
+                              const typename Layer::saved& saved,
                               const tensor<T, typename Layer::backend_type>& y,
-                              const tensor<T, typename Layer::backend_type>& grad_x, const std::filesystem::path& out_path) {
+                              const tensor<T, typename Layer::backend_type>& grad_x,
+                              const std::filesystem::path& out_path) {
     using Backend = typename Layer::backend_type;
-    tensor<T, cpu> grad_a({c.experts, c.rank, c.d_in}), grad_b({c.experts, c.d_out, c.rank}), grad_router({c.experts, c.d_in});
+    tensor<T, cpu> grad_a({c.experts, c.rank, c.d_in}), grad_b({c.experts, c.d_out, c.rank}),
+        grad_router({c.experts, c.d_in});
     download(Backend{}, as_const(layer.a_grad()), grad_a.as_matrix(c.experts * c.rank, c.d_in));
     for (index i = 0; i < c.experts; ++i)
         download(Backend{}, as_const(moe::expert_b(layer.b_grad(), i, c.rank)),
@@ -160,10 +168,15 @@ void run_layer_case_as(const io::safetensors_reader& in, const layer_case_settin
                        const std::filesystem::path& out_path, moe::execution_path path) {
     const auto c = read_layer_case_tensors<T>(in, settings);
     const index m = c.rows();
-    moe::loramoe_config config{.in_features = c.d_in, .out_features = c.d_out, .experts = c.experts, .rank = c.rank,
-                               .alpha = settings.alpha, .path = path};
-    moe::balance::lbc lbc{settings.delta, settings.statistic,
-                          std::vector<std::int64_t>(c.expert_types.span().begin(), c.expert_types.span().end())};
+    moe::loramoe_config config{.in_features = c.d_in,
+                               .out_features = c.d_out,
+                               .experts = c.experts,
+                               .rank = c.rank,
+                               .alpha = settings.alpha,
+                               .path = path};
+    moe::balance::lbc lbc{
+        settings.delta, settings.statistic,
+        std::vector<std::int64_t>(c.expert_types.span().begin(), c.expert_types.span().end())};
     moe::loramoe_linear<T, Backend, dynamic, dynamic, moe::balance::dynamic> layer(config, lbc);
     parameter_buffer<T, Backend> parameters(layer.parameter_count());
     layer.bind(parameters.all());
@@ -178,8 +191,8 @@ void run_layer_case_as(const io::safetensors_reader& in, const layer_case_settin
     typename decltype(layer)::workspace workspace;
     tensor<T, Backend> y({c.samples, c.tokens, c.d_out}), grad_x({c.samples, c.tokens, c.d_in});
     layer.forward(x.as_matrix(m, c.d_in), batch, y.as_matrix(m, c.d_out), saved, workspace);
-    layer.backward(x.as_matrix(m, c.d_in), grad_y.as_matrix(m, c.d_out), batch, static_cast<T>(settings.weight), saved,
-                   workspace, grad_x.as_matrix(m, c.d_in));
+    layer.backward(x.as_matrix(m, c.d_in), grad_y.as_matrix(m, c.d_out), batch,
+                   static_cast<T>(settings.weight), saved, workspace, grad_x.as_matrix(m, c.d_in));
     write_layer_case_results(c, layer, saved, y, grad_x, out_path);
 }
 

@@ -6,11 +6,11 @@
 namespace loramoe {
 
 struct attention_shape {
-    index samples = 0;    // B
-    index tokens = 0;     // S
-    index heads = 0;      // H
-    index kv_heads = 0;   // Hkv
-    index head_dim = 0;   // Dh
+    index samples = 0;   // B
+    index tokens = 0;    // S
+    index heads = 0;     // H
+    index kv_heads = 0;  // Hkv
+    index head_dim = 0;  // Dh
 
     index group() const { return heads / kv_heads; }
 };

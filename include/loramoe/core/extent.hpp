@@ -24,7 +24,8 @@ public:
     explicit extent(index value, const char* what = "size") {
         if (value != Static)
             throw shape_error(std::string(what) + " is " + std::to_string(value) +
-                              " but this instantiation fixes it at " + std::to_string(Static) + " at compile time");
+                              " but this instantiation fixes it at " + std::to_string(Static) +
+                              " at compile time");
     }
     static constexpr index value() { return Static; }
     static constexpr bool is_static = true;
@@ -35,7 +36,8 @@ class extent<dynamic> {
 public:
     extent() = default;
     explicit extent(index value, const char* what = "size") : value_(value) {
-        if (value <= 0) throw value_error(std::string(what) + " must be positive, got " + std::to_string(value));
+        if (value <= 0)
+            throw value_error(std::string(what) + " must be positive, got " + std::to_string(value));
     }
     constexpr index value() const { return value_; }
     static constexpr bool is_static = false;

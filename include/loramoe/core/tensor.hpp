@@ -12,9 +12,9 @@
 #include <vector>
 
 #include <loramoe/core/error.hpp>
+#include <loramoe/core/host_memory.hpp>
 #include <loramoe/core/memory.hpp>
 #include <loramoe/core/view.hpp>
-#include <loramoe/core/host_memory.hpp>
 
 namespace loramoe {
 
@@ -77,31 +77,23 @@ public:
 
     tensor clone() const {
         tensor twin(shape_);
-        copy(Backend{}, data(), twin.data(), size());   // unqualified: found by the backend tag
+        copy(Backend{}, data(), twin.data(), size());  // unqualified: found by the backend tag
         return twin;
     }
 
     // Element access, on the host only.
-    T& operator[](index i)
-        requires std::is_same_v<Backend, cpu>
-    {
+    T& operator[](index i) requires std::is_same_v<Backend, cpu> {
         LORAMOE_ASSERT(i >= 0 && i < size());
         return data()[i];
     }
-    const T& operator[](index i) const
-        requires std::is_same_v<Backend, cpu>
-    {
+    const T& operator[](index i) const requires std::is_same_v<Backend, cpu> {
         LORAMOE_ASSERT(i >= 0 && i < size());
         return data()[i];
     }
-    std::span<T> span()
-        requires std::is_same_v<Backend, cpu>
-    {
+    std::span<T> span() requires std::is_same_v<Backend, cpu> {
         return {data(), static_cast<std::size_t>(size())};
     }
-    std::span<const T> span() const
-        requires std::is_same_v<Backend, cpu>
-    {
+    std::span<const T> span() const requires std::is_same_v<Backend, cpu> {
         return {data(), static_cast<std::size_t>(size())};
     }
 

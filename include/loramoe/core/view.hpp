@@ -5,8 +5,8 @@
 // allocate; `T` may be const for read-only access. Views of the host are mapped to Eigen by
 // cpu/eigen.hpp; views of a device are only dereferenced by that device's kernels.
 
-#include <loramoe/core/backend.hpp>
 #include <loramoe/core/assert.hpp>
+#include <loramoe/core/backend.hpp>
 
 namespace loramoe {
 
@@ -27,8 +27,7 @@ struct matrix_view {
     // A view of T converts to a view of const T, as T* to const T*.
     // (A template, so that a view of const T does not declare a conversion to its own type.)
     template <class U = T>
-        requires(std::is_same_v<U, T> && !std::is_const_v<U>)
-    constexpr operator matrix_view<const U>() const {
+    requires(std::is_same_v<U, T> && !std::is_const_v<U>) constexpr operator matrix_view<const U>() const {
         return {data, rows, cols, stride};
     }
 

@@ -24,7 +24,6 @@
 
 namespace loramoe {
 
-
 namespace detail {
 // The first real key of a sample (tokens if none): query i sees a key iff i >= first_real_key.
 template <class T>
@@ -54,7 +53,7 @@ void attention_forward(cpu, const attention_shape& a, matrix_view<const T> q, ma
         const index first = detail::first_real_key(sample_mask, S);
         for (index i = 0; i < S; ++i) {
             T* row = p.row(i);
-            if (i < first) {   // no visible key
+            if (i < first) {  // no visible key
                 for (index j = 0; j < S; ++j) row[j] = T(1) / static_cast<T>(S);
                 continue;
             }
@@ -93,9 +92,9 @@ void attention_backward(cpu, const attention_shape& a, matrix_view<const T> q, m
             const matrix_view<const T> p(probs + (b * a.heads + h) * S * S, S, S);
             const matrix_view<const T> qh = q.row_block(b * S, S).col_block(h * Dh, Dh);
             const matrix_view<const T> doh = dout.row_block(b * S, S).col_block(h * Dh, Dh);
-            const T beta = r == 0 ? T(0) : T(1);   // the group's first head overwrites dk, dv
-            gemm(cpu{}, T(1), p, transpose::yes, doh, transpose::no, beta, dvh);       // dv = p^T do
-            gemm(cpu{}, T(1), doh, transpose::no, vh, transpose::yes, T(0), ds);      // dp = do v^T
+            const T beta = r == 0 ? T(0) : T(1);  // the group's first head overwrites dk, dv
+            gemm(cpu{}, T(1), p, transpose::yes, doh, transpose::no, beta, dvh);  // dv = p^T do
+            gemm(cpu{}, T(1), doh, transpose::no, vh, transpose::yes, T(0), ds);  // dp = do v^T
             for (index i = 0; i < S; ++i) {
                 T* row = ds.row(i);
                 if (i < first) {
@@ -106,7 +105,7 @@ void attention_backward(cpu, const attention_shape& a, matrix_view<const T> q, m
                 for (index j = 0; j < S; ++j) row[j] *= scale;
             }
             gemm(cpu{}, T(1), as_const(ds), transpose::no, kh, transpose::no, T(0),
-                 dq.row_block(b * S, S).col_block(h * Dh, Dh));                         // dq = ds k
+                 dq.row_block(b * S, S).col_block(h * Dh, Dh));                             // dq = ds k
             gemm(cpu{}, T(1), as_const(ds), transpose::yes, qh, transpose::no, beta, dkh);  // dk = ds^T q
         }
     });
@@ -116,8 +115,8 @@ void attention_backward(cpu, const attention_shape& a, matrix_view<const T> q, m
 // attend to the cached keys and values (past + n, Hkv*Dh) up to their own position. No padding,
 // nothing saved: generation only.
 template <class T>
-void attention_cached(cpu, const attention_shape& a, index past, matrix_view<const T> q, matrix_view<const T> k,
-                      matrix_view<const T> v, matrix_view<T> out) {
+void attention_cached(cpu, const attention_shape& a, index past, matrix_view<const T> q,
+                      matrix_view<const T> k, matrix_view<const T> v, matrix_view<T> out) {
     const index n = q.rows, length = past + n, Dh = a.head_dim;
     LORAMOE_ASSERT(k.rows >= length && v.rows >= length);
     const T scale = T(1) / std::sqrt(static_cast<T>(Dh));
@@ -132,8 +131,8 @@ void attention_cached(cpu, const attention_shape& a, index past, matrix_view<con
             softmax_row(p.row(i), p.row(i), visible);
             for (index j = visible; j < length; ++j) p(i, j) = 0;
         }
-        gemm(cpu{}, T(1), as_const(p), transpose::no, v.row_block(0, length).col_block(g * Dh, Dh), transpose::no, T(0),
-             out.col_block(h * Dh, Dh));
+        gemm(cpu{}, T(1), as_const(p), transpose::no, v.row_block(0, length).col_block(g * Dh, Dh),
+             transpose::no, T(0), out.col_block(h * Dh, Dh));
     });
 }
 

@@ -40,13 +40,13 @@
 
 #include <loramoe/core/error.hpp>
 #include <loramoe/core/gemm.hpp>
+#include <loramoe/core/host_memory.hpp>
 #include <loramoe/core/tensor.hpp>
 #include <loramoe/core/view.hpp>
 #include <loramoe/cpu/bf16_weight.hpp>
 #include <loramoe/cpu/bfloat16.hpp>
 #include <loramoe/cpu/eigen.hpp>
 #include <loramoe/cpu/gemm.hpp>
-#include <loramoe/core/host_memory.hpp>
 #include <loramoe/cpu/register_tile.hpp>
 
 #if LORAMOE_NATIVE_BF16

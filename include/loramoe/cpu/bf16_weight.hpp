@@ -28,10 +28,10 @@
 #include <type_traits>
 
 #include <loramoe/core/error.hpp>
+#include <loramoe/core/host_memory.hpp>
 #include <loramoe/core/tensor.hpp>
 #include <loramoe/core/view.hpp>
 #include <loramoe/cpu/bfloat16.hpp>
-#include <loramoe/core/host_memory.hpp>
 
 namespace loramoe {
 
@@ -95,7 +95,7 @@ panels pack(index depth, index width, Bits&& bits) {
 }  // namespace detail::bf16
 
 class bf16_weight {
-  public:
+public:
     bf16_weight() = default;
 
     // W (N, K) in float, each element rounded to bfloat16 (cpu/bfloat16.hpp: to nearest, ties to even).
@@ -149,7 +149,7 @@ class bf16_weight {
     }
 #endif
 
-  private:
+private:
     template <class T>
     bf16_weight(matrix_view<const T> w, bf16_layouts layouts, int)
         : rows_(w.rows), cols_(w.cols), layouts_(layouts) {

@@ -10,7 +10,8 @@
 namespace loramoe {
 
 template <class T>
-using row_major_matrix = Eigen::Matrix<std::remove_const_t<T>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using row_major_matrix =
+    Eigen::Matrix<std::remove_const_t<T>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 template <class T>
 auto eigen_map(matrix_view<T> view) {
@@ -18,14 +19,14 @@ auto eigen_map(matrix_view<T> view) {
     // Eigen insists on a positive stride even for empty matrices.
     const index stride = view.stride > 0 ? view.stride : 1;
     return Eigen::Map<matrix, Eigen::Unaligned, Eigen::OuterStride<>>(view.data, view.rows, view.cols,
-                                                                     Eigen::OuterStride<>(stride));
+                                                                      Eigen::OuterStride<>(stride));
 }
 
 template <class T>
 auto eigen_vector(T* data, index size) {
-    using vector = std::conditional_t<std::is_const_v<T>,
-                                      const Eigen::Matrix<std::remove_const_t<T>, Eigen::Dynamic, 1>,
-                                      Eigen::Matrix<std::remove_const_t<T>, Eigen::Dynamic, 1>>;
+    using vector =
+        std::conditional_t<std::is_const_v<T>, const Eigen::Matrix<std::remove_const_t<T>, Eigen::Dynamic, 1>,
+                           Eigen::Matrix<std::remove_const_t<T>, Eigen::Dynamic, 1>>;
     return Eigen::Map<vector>(data, size);
 }
 

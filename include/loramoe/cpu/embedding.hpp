@@ -6,9 +6,9 @@
 
 #include <cstdint>
 
+#include <loramoe/core/host_memory.hpp>
 #include <loramoe/core/view.hpp>
 #include <loramoe/cpu/parallel.hpp>
-#include <loramoe/core/host_memory.hpp>
 
 namespace loramoe {
 

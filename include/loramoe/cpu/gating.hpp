@@ -20,14 +20,16 @@ void scale_by_gates(cpu, matrix_view<const T> h, matrix_view<const T> gates, T s
     LORAMOE_ASSERT(h.cols == gates.cols * rank.value() && hs.rows == h.rows && hs.cols == h.cols);
     const index r = rank.value();
     parallel_for(cpu{}, h.rows, h.cols, [&](index t) {
-        for (index i = 0; i < gates.cols; ++i) simd::scale(s * gates(t, i), h.row(t) + i * r, hs.row(t) + i * r, r);
+        for (index i = 0; i < gates.cols; ++i)
+            simd::scale(s * gates(t, i), h.row(t) + i * r, hs.row(t) + i * r, r);
     });
 }
 
 // Activation gradients: overwrites dh (which may alias dhs) and dgates.
 template <class T, int Rank>
-void scale_by_gates_backward(cpu, matrix_view<const T> h, matrix_view<const T> gates, matrix_view<const T> dhs,
-                             T s, extent<Rank> rank, matrix_view<T> dh, matrix_view<T> dgates) {
+void scale_by_gates_backward(cpu, matrix_view<const T> h, matrix_view<const T> gates,
+                             matrix_view<const T> dhs, T s, extent<Rank> rank, matrix_view<T> dh,
+                             matrix_view<T> dgates) {
     LORAMOE_ASSERT(h.cols == gates.cols * rank.value() && dgates.cols == gates.cols);
     const index r = rank.value();
     parallel_for(cpu{}, h.rows, 2 * h.cols, [&](index t) {

@@ -24,7 +24,8 @@ namespace detail {
 
 // One thread's product, Eigen single-threaded (we are inside our own parallel region, or alone).
 template <class T>
-void gemm_block(T alpha, matrix_view<const T> a, bool ta, matrix_view<const T> b, bool tb, T beta, matrix_view<T> c) {
+void gemm_block(T alpha, matrix_view<const T> a, bool ta, matrix_view<const T> b, bool tb, T beta,
+                matrix_view<T> c) {
     if (c.empty()) return;
     auto C = eigen_map(c);
     auto A = eigen_map(a);
@@ -46,8 +47,8 @@ void gemm_block(T alpha, matrix_view<const T> a, bool ta, matrix_view<const T> b
 }  // namespace detail
 
 template <class T>
-void gemm(cpu, T alpha, matrix_view<const T> a, transpose op_a, matrix_view<const T> b, transpose op_b, T beta,
-          matrix_view<T> c) {
+void gemm(cpu, T alpha, matrix_view<const T> a, transpose op_a, matrix_view<const T> b, transpose op_b,
+          T beta, matrix_view<T> c) {
     const bool ta = op_a == transpose::yes, tb = op_b == transpose::yes;
     const index m = ta ? a.cols : a.rows, k = ta ? a.rows : a.cols, n = tb ? b.rows : b.cols;
     LORAMOE_ASSERT(k == (tb ? b.cols : b.rows) && c.rows == m && c.cols == n);
@@ -61,7 +62,8 @@ void gemm(cpu, T alpha, matrix_view<const T> a, transpose op_a, matrix_view<cons
 
     // Blocks of at least 64 rows or columns, and about a million multiply-adds each: below that a
     // thread team costs more than it saves.
-    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(std::max<index>(k, 1));
+    const double work =
+        static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(std::max<index>(k, 1));
     const bool by_rows = m >= n;
     const index extent = by_rows ? m : n;
     const int parts = static_cast<int>(std::clamp<index>(
@@ -77,12 +79,12 @@ void gemm(cpu, T alpha, matrix_view<const T> a, transpose op_a, matrix_view<cons
         auto boundary = [&](index p) { return std::min(extent, (extent * p / count + 15) / 16 * 16); };
         const index first = boundary(part), size = boundary(part + 1) - first;
         if (size > 0) {
-            if (by_rows)   // rows of c: rows of op(a)
-                detail::gemm_block(alpha, ta ? a.col_block(first, size) : a.row_block(first, size), ta, b, tb, beta,
-                                   c.row_block(first, size));
-            else           // columns of c: columns of op(b)
-                detail::gemm_block(alpha, a, ta, tb ? b.row_block(first, size) : b.col_block(first, size), tb, beta,
-                                   c.col_block(first, size));
+            if (by_rows)  // rows of c: rows of op(a)
+                detail::gemm_block(alpha, ta ? a.col_block(first, size) : a.row_block(first, size), ta, b, tb,
+                                   beta, c.row_block(first, size));
+            else  // columns of c: columns of op(b)
+                detail::gemm_block(alpha, a, ta, tb ? b.row_block(first, size) : b.col_block(first, size), tb,
+                                   beta, c.col_block(first, size));
         }
     }
 }

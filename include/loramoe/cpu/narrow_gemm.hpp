@@ -22,8 +22,8 @@
 
 #include <loramoe/core/error.hpp>
 #include <loramoe/core/gemm.hpp>
-#include <loramoe/core/view.hpp>
 #include <loramoe/core/host_memory.hpp>
+#include <loramoe/core/view.hpp>
 #include <loramoe/cpu/register_tile.hpp>
 
 #if defined(__AVX512F__)
@@ -44,7 +44,9 @@ inline constexpr index max_width = 64;  // columns of c: 4 registers of 16 float
 
 // Rows of a tile for a panel V registers wide: 24 sums at most, 12 for V = 1 (more would be all
 // broadcasts); 8 for V = 2, where 12 rows of x, d_in floats apart, would share L1 sets at x [A_cat; W_r]^T.
-constexpr index tile_rows(int vectors) { return vectors == 1 ? 12 : vectors == 2 ? 8 : vectors == 3 ? 8 : 6; }
+constexpr index tile_rows(int vectors) {
+    return vectors == 1 ? 12 : vectors == 2 ? 8 : vectors == 3 ? 8 : 6;
+}
 
 #if defined(__AVX512F__)
 
@@ -85,17 +87,18 @@ void block(float alpha, matrix_view<const float> a, bool ta, const float* panel,
     for (index i0 = first; i0 < first + count; i0 += rows) {
         const index tile_count = std::min<index>(rows, first + count - i0);
         if (tile_count == rows) {
-            tile<rows, Vectors>(depth, a.data + i0 * row_step, row_step, depth_step, panel, c.row(i0), c.stride,
-                                rows, c.cols, alpha, beta);
+            tile<rows, Vectors>(depth, a.data + i0 * row_step, row_step, depth_step, panel, c.row(i0),
+                                c.stride, rows, c.cols, alpha, beta);
             continue;
         }
         thread_local buffer<float, cpu> tail;  // (rows, depth)
         tail.resize(rows * depth);
         for (index r = 0; r < rows; ++r)
             for (index p = 0; p < depth; ++p)
-                tail.data()[r * depth + p] = r < tile_count ? a.data[(i0 + r) * row_step + p * depth_step] : 0.0f;
-        tile<rows, Vectors>(depth, tail.data(), depth, 1, panel, c.row(i0), c.stride, tile_count, c.cols, alpha,
-                            beta);
+                tail.data()[r * depth + p] =
+                    r < tile_count ? a.data[(i0 + r) * row_step + p * depth_step] : 0.0f;
+        tile<rows, Vectors>(depth, tail.data(), depth, 1, panel, c.row(i0), c.stride, tile_count, c.cols,
+                            alpha, beta);
     }
 }
 
@@ -130,10 +133,18 @@ inline void narrow_gemm(float alpha, matrix_view<const float> a, transpose op_a,
         std::min<index>(m / (4 * rows), static_cast<index>(work / (1 << 20))), 1, omp_get_max_threads()));
     auto run = [&](index first, index count) {
         switch (vectors) {
-            case 1: block<1>(alpha, a, ta, panel, k, beta, c, first, count); break;
-            case 2: block<2>(alpha, a, ta, panel, k, beta, c, first, count); break;
-            case 3: block<3>(alpha, a, ta, panel, k, beta, c, first, count); break;
-            default: block<4>(alpha, a, ta, panel, k, beta, c, first, count); break;
+            case 1:
+                block<1>(alpha, a, ta, panel, k, beta, c, first, count);
+                break;
+            case 2:
+                block<2>(alpha, a, ta, panel, k, beta, c, first, count);
+                break;
+            case 3:
+                block<3>(alpha, a, ta, panel, k, beta, c, first, count);
+                break;
+            default:
+                block<4>(alpha, a, ta, panel, k, beta, c, first, count);
+                break;
         }
     };
     if (parts == 1 || omp_in_parallel()) {

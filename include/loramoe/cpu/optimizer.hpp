@@ -14,12 +14,12 @@
 
 namespace loramoe {
 
-
 template <class T>
 void adamw_update(cpu, T* p, const T* g, T* m, T* v, index n, const adamw_hyperparameters& h, index t) {
     const double step_size = h.lr / (1 - std::pow(h.beta1, static_cast<double>(t)));
     const double correction2 = std::sqrt(1 - std::pow(h.beta2, static_cast<double>(t)));
-    const T decay = static_cast<T>(1 - h.lr * h.weight_decay), b1 = static_cast<T>(h.beta1), b2 = static_cast<T>(h.beta2);
+    const T decay = static_cast<T>(1 - h.lr * h.weight_decay), b1 = static_cast<T>(h.beta1),
+            b2 = static_cast<T>(h.beta2);
     // 1 - beta in double, as PyTorch: in float, 1 - 0.999f loses a part in 1e5 of the second moment.
     const T one_minus_b1 = static_cast<T>(1 - h.beta1), one_minus_b2 = static_cast<T>(1 - h.beta2);
     const index chunk = 4096;

@@ -38,7 +38,7 @@ void rmsnorm_backward(cpu, matrix_view<const T> x, const T* weight, const T* rst
         const T* dyt = dy.row(t);
         T* dxt = dx.row(t);
         const T r = rstd[t];
-        T mean_dn_n = 0;   // mean(dn o n)
+        T mean_dn_n = 0;  // mean(dn o n)
         for (index j = 0; j < d; ++j) mean_dn_n += dyt[j] * weight[j] * xt[j] * r;
         mean_dn_n /= static_cast<T>(d);
         for (index j = 0; j < d; ++j) {
@@ -46,7 +46,7 @@ void rmsnorm_backward(cpu, matrix_view<const T> x, const T* weight, const T* rst
             dxt[j] = mode == gradient_mode::accumulate ? dxt[j] + g : g;
         }
     });
-    if (dweight != nullptr)   // dw += sum_t dy o (x * rstd); a row loop, vectorised over the features
+    if (dweight != nullptr)  // dw += sum_t dy o (x * rstd); a row loop, vectorised over the features
         for (index t = 0; t < x.rows; ++t)
             for (index j = 0; j < d; ++j) dweight[j] += dy(t, j) * x(t, j) * rstd[t];
 }

@@ -16,8 +16,8 @@ namespace loramoe {
 // cos and sin tables (P, Dh/2); `inverse` = false rotates forward, true applies the transpose
 // (the backward). In place is allowed (y may alias x).
 template <class T>
-void rotate(cpu, matrix_view<const T> x, index head_dim, const std::int64_t* positions, matrix_view<const T> cos,
-            matrix_view<const T> sin, bool inverse, matrix_view<T> y) {
+void rotate(cpu, matrix_view<const T> x, index head_dim, const std::int64_t* positions,
+            matrix_view<const T> cos, matrix_view<const T> sin, bool inverse, matrix_view<T> y) {
     LORAMOE_ASSERT(x.cols % head_dim == 0 && head_dim % 2 == 0);
     const index half = head_dim / 2, heads = x.cols / head_dim;
     const T direction = inverse ? T(-1) : T(1);

@@ -25,7 +25,8 @@ T max(const T* x, index n) {
     index i = 0;
     if (n >= width<T>) {
         batch<T> acc = batch<T>::load_unaligned(x);
-        for (i = width<T>; i + width<T> <= n; i += width<T>) acc = xsimd::max(acc, batch<T>::load_unaligned(x + i));
+        for (i = width<T>; i + width<T> <= n; i += width<T>)
+            acc = xsimd::max(acc, batch<T>::load_unaligned(x + i));
         alignas(64) T lanes[width<T>];
         acc.store_aligned(lanes);
         best = *std::max_element(lanes, lanes + width<T>);

@@ -37,7 +37,8 @@ void softmax_rows(cpu, matrix_view<const T> logits, matrix_view<T> probs) {
 
 // Activation gradient: overwrites dlogits (which may alias dprobs).
 template <class T>
-void softmax_rows_backward(cpu, matrix_view<const T> probs, matrix_view<const T> dprobs, matrix_view<T> dlogits) {
+void softmax_rows_backward(cpu, matrix_view<const T> probs, matrix_view<const T> dprobs,
+                           matrix_view<T> dlogits) {
     LORAMOE_ASSERT(probs.rows == dprobs.rows && probs.rows == dlogits.rows);
     parallel_for(cpu{}, probs.rows, 4 * probs.cols, [&](index t) {
         softmax_row_backward(probs.row(t), dprobs.row(t), dlogits.row(t), probs.cols);

@@ -18,7 +18,7 @@ void attention_backward(cuda, const attention_shape& a, matrix_view<const T> q, 
                         matrix_view<T> dq, matrix_view<T> dk, matrix_view<T> dv);
 
 template <class T>
-void attention_cached(cuda, const attention_shape& a, index past, matrix_view<const T> q, matrix_view<const T> k,
-                      matrix_view<const T> v, matrix_view<T> out);
+void attention_cached(cuda, const attention_shape& a, index past, matrix_view<const T> q,
+                      matrix_view<const T> k, matrix_view<const T> v, matrix_view<T> out);
 
 }  // namespace loramoe

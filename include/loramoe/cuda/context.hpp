@@ -47,7 +47,8 @@ inline std::string cuda_device_problem() {
     int count = 0;
     const cudaError_t status = cudaGetDeviceCount(&count);
     if (status != cudaSuccess)
-        return std::string("cudaGetDeviceCount: ") + cudaGetErrorName(status) + ": " + cudaGetErrorString(status);
+        return std::string("cudaGetDeviceCount: ") + cudaGetErrorName(status) + ": " +
+               cudaGetErrorString(status);
     if (count <= 0) return "cudaGetDeviceCount: no device";
     return {};
 }

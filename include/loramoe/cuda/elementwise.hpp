@@ -26,8 +26,8 @@ void fill_matrix(cuda, matrix_view<T> y, T value);
 
 // y[t, :] (+)= s * c[t] * x[t, :],  c[t] = coefficients[t * coefficient_stride]
 template <class T>
-void scale_rows(cuda, const T* coefficients, index coefficient_stride, T s, matrix_view<const T> x, matrix_view<T> y,
-                bool accumulate);
+void scale_rows(cuda, const T* coefficients, index coefficient_stride, T s, matrix_view<const T> x,
+                matrix_view<T> y, bool accumulate);
 
 // out[t * out_stride] = s * <a[t, :], b[t, :]>
 template <class T>

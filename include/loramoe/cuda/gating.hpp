@@ -8,12 +8,14 @@
 namespace loramoe {
 
 template <class T>
-void scale_by_gates(cuda, matrix_view<const T> h, matrix_view<const T> gates, T s, index rank, matrix_view<T> hs);
+void scale_by_gates(cuda, matrix_view<const T> h, matrix_view<const T> gates, T s, index rank,
+                    matrix_view<T> hs);
 
 // Overwrites dh (which may alias dhs) and dgates.
 template <class T>
-void scale_by_gates_backward(cuda, matrix_view<const T> h, matrix_view<const T> gates, matrix_view<const T> dhs, T s,
-                             index rank, matrix_view<T> dh, matrix_view<T> dgates);
+void scale_by_gates_backward(cuda, matrix_view<const T> h, matrix_view<const T> gates,
+                             matrix_view<const T> dhs, T s, index rank, matrix_view<T> dh,
+                             matrix_view<T> dgates);
 
 template <class T, int Rank>
 void scale_by_gates(cuda, matrix_view<const T> h, matrix_view<const T> gates, T s, extent<Rank> rank,
@@ -22,8 +24,9 @@ void scale_by_gates(cuda, matrix_view<const T> h, matrix_view<const T> gates, T 
 }
 
 template <class T, int Rank>
-void scale_by_gates_backward(cuda, matrix_view<const T> h, matrix_view<const T> gates, matrix_view<const T> dhs, T s,
-                             extent<Rank> rank, matrix_view<T> dh, matrix_view<T> dgates) {
+void scale_by_gates_backward(cuda, matrix_view<const T> h, matrix_view<const T> gates,
+                             matrix_view<const T> dhs, T s, extent<Rank> rank, matrix_view<T> dh,
+                             matrix_view<T> dgates) {
     scale_by_gates_backward(cuda{}, h, gates, dhs, s, rank.value(), dh, dgates);
 }
 

@@ -14,8 +14,8 @@
 namespace loramoe {
 
 template <class T>
-void gemm(cuda, T alpha, matrix_view<const T> a, transpose op_a, matrix_view<const T> b, transpose op_b, T beta,
-          matrix_view<T> c) {
+void gemm(cuda, T alpha, matrix_view<const T> a, transpose op_a, matrix_view<const T> b, transpose op_b,
+          T beta, matrix_view<T> c) {
     const bool ta = op_a == transpose::yes, tb = op_b == transpose::yes;
     const index m = ta ? a.cols : a.rows, k = ta ? a.rows : a.cols, n = tb ? b.rows : b.cols;
     LORAMOE_ASSERT(k == (tb ? b.cols : b.rows) && c.rows == m && c.cols == n);
@@ -26,12 +26,12 @@ void gemm(cuda, T alpha, matrix_view<const T> a, transpose op_a, matrix_view<con
     const cublasHandle_t handle = cuda_context::current().blas();
     if constexpr (std::is_same_v<T, float>)
         LORAMOE_CUBLAS_CHECK(cublasSgemm(handle, first, second, static_cast<int>(n), static_cast<int>(m),
-                                         static_cast<int>(k), &alpha, b.data, ld(b.stride), a.data, ld(a.stride), &beta,
-                                         c.data, ld(c.stride)));
+                                         static_cast<int>(k), &alpha, b.data, ld(b.stride), a.data,
+                                         ld(a.stride), &beta, c.data, ld(c.stride)));
     else
         LORAMOE_CUBLAS_CHECK(cublasDgemm(handle, first, second, static_cast<int>(n), static_cast<int>(m),
-                                         static_cast<int>(k), &alpha, b.data, ld(b.stride), a.data, ld(a.stride), &beta,
-                                         c.data, ld(c.stride)));
+                                         static_cast<int>(k), &alpha, b.data, ld(b.stride), a.data,
+                                         ld(a.stride), &beta, c.data, ld(c.stride)));
 }
 
 }  // namespace loramoe

@@ -65,11 +65,13 @@ void copy_from_host(cuda, const T* host_source, T* destination, index count) {
     const auto& context = cuda_context::current();
     LORAMOE_CUDA_CHECK(cudaMemcpyAsync(destination, host_source, static_cast<std::size_t>(count) * sizeof(T),
                                        cudaMemcpyHostToDevice, context.stream()));
-    context.synchronize();   // the host memory may be gone when the call returns
+    context.synchronize();  // the host memory may be gone when the call returns
 }
 
 // Waits for everything the calling thread queued on its stream (kernels and products return at once).
-inline void synchronize(cuda) { cuda_context::current().synchronize(); }
+inline void synchronize(cuda) {
+    cuda_context::current().synchronize();
+}
 
 // Strided matrices (a LoRA expert's B_i is a column block of B_cat).
 template <class T>
@@ -77,9 +79,9 @@ void download(cuda, matrix_view<const T> source, matrix_view<T> host_destination
     LORAMOE_ASSERT(source.rows == host_destination.rows && source.cols == host_destination.cols);
     if (source.empty()) return;
     const auto& context = cuda_context::current();
-    LORAMOE_CUDA_CHECK(cudaMemcpy2DAsync(host_destination.data, host_destination.stride * sizeof(T), source.data,
-                                         source.stride * sizeof(T), source.cols * sizeof(T), source.rows,
-                                         cudaMemcpyDeviceToHost, context.stream()));
+    LORAMOE_CUDA_CHECK(cudaMemcpy2DAsync(host_destination.data, host_destination.stride * sizeof(T),
+                                         source.data, source.stride * sizeof(T), source.cols * sizeof(T),
+                                         source.rows, cudaMemcpyDeviceToHost, context.stream()));
     context.synchronize();
 }
 

@@ -9,7 +9,7 @@
 namespace loramoe {
 
 template <class T>
-void rotate(cuda, matrix_view<const T> x, index head_dim, const std::int64_t* positions, matrix_view<const T> cos,
-            matrix_view<const T> sin, bool inverse, matrix_view<T> y);
+void rotate(cuda, matrix_view<const T> x, index head_dim, const std::int64_t* positions,
+            matrix_view<const T> cos, matrix_view<const T> sin, bool inverse, matrix_view<T> y);
 
 }  // namespace loramoe

@@ -7,7 +7,8 @@
 namespace loramoe {
 
 template <class T>
-void sum_gates_per_sample(cuda, matrix_view<const T> gates, const T* mask, index samples, index tokens, matrix_view<T> q);
+void sum_gates_per_sample(cuda, matrix_view<const T> gates, const T* mask, index samples, index tokens,
+                          matrix_view<T> q);
 
 template <class T>
 void add_per_sample_gradient(cuda, matrix_view<const T> dq, const T* mask, index samples, index tokens,

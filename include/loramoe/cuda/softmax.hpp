@@ -11,7 +11,8 @@ void softmax_rows(cuda, matrix_view<const T> logits, matrix_view<T> probs);
 
 // Overwrites dlogits (which may alias dprobs).
 template <class T>
-void softmax_rows_backward(cuda, matrix_view<const T> probs, matrix_view<const T> dprobs, matrix_view<T> dlogits);
+void softmax_rows_backward(cuda, matrix_view<const T> probs, matrix_view<const T> dprobs,
+                           matrix_view<T> dlogits);
 
 // Keeps the k largest probabilities of each row (the lower index first among ties) and renormalises.
 template <class T>

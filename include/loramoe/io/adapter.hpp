@@ -17,9 +17,9 @@
 #include <loramoe/io/adapter_config_json.hpp>
 #include <loramoe/io/hf_checkpoint.hpp>
 #include <loramoe/io/safetensors.hpp>
+#include <loramoe/llama/model.hpp>
 #include <loramoe/moe/adapter_config.hpp>
 #include <loramoe/moe/lora_expert.hpp>
-#include <loramoe/llama/model.hpp>
 
 namespace loramoe::io {
 
@@ -42,8 +42,10 @@ void for_each_adapter_tensor(llama::llama_model<T, Backend>& model, F&& f) {
             return;
         }
         for (index e = 0; e < a.experts(); ++e) {
-            f(fmt::format("{}.lora_A{}.weight", prefix, e), moe::expert_a(a.a(), e, r), moe::expert_a(a.a_grad(), e, r));
-            f(fmt::format("{}.lora_B{}.weight", prefix, e), moe::expert_b(a.b(), e, r), moe::expert_b(a.b_grad(), e, r));
+            f(fmt::format("{}.lora_A{}.weight", prefix, e), moe::expert_a(a.a(), e, r),
+              moe::expert_a(a.a_grad(), e, r));
+            f(fmt::format("{}.lora_B{}.weight", prefix, e), moe::expert_b(a.b(), e, r),
+              moe::expert_b(a.b_grad(), e, r));
         }
         f(prefix + ".lora_route.weight", a.router(), a.router_grad());
     });
@@ -62,8 +64,9 @@ void load_adapter_weights(const std::filesystem::path& folder, llama::llama_mode
     });
     for (const auto& e : reader.entries())
         if (!expected.contains(e.name))
-            fail<format_error>("{}: tensor '{}' belongs to no adapted module of this model and adapter_config.json",
-                               reader.path().string(), e.name);
+            fail<format_error>(
+                "{}: tensor '{}' belongs to no adapted module of this model and adapter_config.json",
+                reader.path().string(), e.name);
 }
 
 // Writes adapter_config.json and adapter_model.safetensors into the folder (created if needed).

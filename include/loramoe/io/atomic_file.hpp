@@ -16,7 +16,8 @@
 
 namespace loramoe::io {
 
-inline void write_file_atomically(const std::filesystem::path& target, const std::function<void(std::ostream&)>& write) {
+inline void write_file_atomically(const std::filesystem::path& target,
+                                  const std::function<void(std::ostream&)>& write) {
     static std::atomic<unsigned> counter{0};
     const std::filesystem::path temporary =
         target.string() + fmt::format(".tmp.{}.{}", static_cast<long>(::getpid()), counter++);
@@ -30,7 +31,8 @@ inline void write_file_atomically(const std::filesystem::path& target, const std
         }
         std::error_code ec;
         std::filesystem::rename(temporary, target, ec);
-        if (ec) fail<io_error>("cannot rename {} to {}: {}", temporary.string(), target.string(), ec.message());
+        if (ec)
+            fail<io_error>("cannot rename {} to {}: {}", temporary.string(), target.string(), ec.message());
     } catch (...) {
         std::error_code ignored;
         std::filesystem::remove(temporary, ignored);

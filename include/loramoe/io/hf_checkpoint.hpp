@@ -41,16 +41,18 @@ public:
                 if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
                     map.fail_field(tensor, "a file name in the folder");
                 shard_of_[tensor] = name;
-                if (!readers_.contains(name)) readers_.emplace(name, std::make_unique<safetensors_reader>(folder / name));
+                if (!readers_.contains(name))
+                    readers_.emplace(name, std::make_unique<safetensors_reader>(folder / name));
             }
             for (const auto& [tensor, shard] : shard_of_)
                 if (!readers_.at(shard)->contains(tensor))
-                    fail<format_error>("{}: the index puts tensor '{}' in {}, which does not hold it", index_path.string(),
-                                       tensor, shard);
+                    fail<format_error>("{}: the index puts tensor '{}' in {}, which does not hold it",
+                                       index_path.string(), tensor, shard);
         } else {
             const auto single = folder / "model.safetensors";
             if (!std::filesystem::exists(single))
-                fail<io_error>("{}: neither model.safetensors nor model.safetensors.index.json", folder.string());
+                fail<io_error>("{}: neither model.safetensors nor model.safetensors.index.json",
+                               folder.string());
             auto reader = std::make_unique<safetensors_reader>(single);
             for (const auto& e : reader->entries()) shard_of_[e.name] = "model.safetensors";
             readers_.emplace("model.safetensors", std::move(reader));
@@ -63,7 +65,8 @@ public:
 
     const safetensors_reader& file_of(const std::string& tensor) const {
         const auto it = shard_of_.find(tensor);
-        if (it == shard_of_.end()) fail<format_error>("{}: the checkpoint has no tensor '{}'", folder_.string(), tensor);
+        if (it == shard_of_.end())
+            fail<format_error>("{}: the checkpoint has no tensor '{}'", folder_.string(), tensor);
         return *readers_.at(it->second);
     }
     const tensor_entry& entry(const std::string& tensor) const { return file_of(tensor).entry(tensor); }
@@ -93,16 +96,18 @@ template <class T, class Backend>
 void load_base_weights(const std::filesystem::path& folder, llama::llama_model<T, Backend>& model) {
     const checkpoint_files files(folder);
     for (const auto& [name, shard] : files.tensors())
-        if (model.layout().find(name) == nullptr && !detail::ignorable_checkpoint_tensor(name, model.config()))
-            fail<format_error>("{}: tensor '{}' in {} is not part of a LLaMA with this config.json", folder.string(), name,
-                               shard);
+        if (model.layout().find(name) == nullptr &&
+            !detail::ignorable_checkpoint_tensor(name, model.config()))
+            fail<format_error>("{}: tensor '{}' in {} is not part of a LLaMA with this config.json",
+                               folder.string(), name, shard);
     for (const named_tensor& t : model.layout().tensors()) {
         const auto& reader = files.file_of(t.name);
         const tensor<T, cpu> host = reader.template read<T>(t.name, t.shape);
         copy_from_host(Backend{}, host.data(), model.base().values().data() + t.offset, t.size());
     }
     if constexpr (std::is_same_v<T, float> && std::is_same_v<Backend, cpu>)
-        if (const auto layouts = model.frozen_bf16_layouts()) model.hold_frozen_weights_in_bf16(*layouts);  // the new values
+        if (const auto layouts = model.frozen_bf16_layouts())
+            model.hold_frozen_weights_in_bf16(*layouts);  // the new values
 }
 
 // Writes config.json and model.safetensors (F32 or F64 as T) into the folder, creating it if needed.
@@ -112,7 +117,8 @@ void save_hf_checkpoint(const std::filesystem::path& folder, const llama::llama_
     safetensors_writer writer;
     writer.set_metadata("format", "pt");
     const tensor<T, cpu> values = to_host(model.base().values());
-    for (const named_tensor& t : model.layout().tensors()) writer.add(t.name, values.data() + t.offset, t.shape);
+    for (const named_tensor& t : model.layout().tensors())
+        writer.add(t.name, values.data() + t.offset, t.shape);
     writer.write(folder / "model.safetensors");
     llama::llama_config config = model.config();
     config.torch_dtype = std::is_same_v<T, double> ? "float64" : "float32";

@@ -42,14 +42,18 @@ struct dtype_info {
 };
 
 inline constexpr dtype_info dtype_table[] = {
-    {dtype::f64, "F64", 8, true},  {dtype::f32, "F32", 4, true},  {dtype::f16, "F16", 2, true},
-    {dtype::bf16, "BF16", 2, true}, {dtype::i64, "I64", 8, false}, {dtype::i32, "I32", 4, false},
-    {dtype::i16, "I16", 2, false}, {dtype::i8, "I8", 1, false},   {dtype::u8, "U8", 1, false},
+    {dtype::f64, "F64", 8, true},       {dtype::f32, "F32", 4, true},  {dtype::f16, "F16", 2, true},
+    {dtype::bf16, "BF16", 2, true},     {dtype::i64, "I64", 8, false}, {dtype::i32, "I32", 4, false},
+    {dtype::i16, "I16", 2, false},      {dtype::i8, "I8", 1, false},   {dtype::u8, "U8", 1, false},
     {dtype::boolean, "BOOL", 1, false},
 };
 
-inline const dtype_info& info(dtype type) { return dtype_table[static_cast<int>(type)]; }
-inline std::string_view name(dtype type) { return info(type).name; }
+inline const dtype_info& info(dtype type) {
+    return dtype_table[static_cast<int>(type)];
+}
+inline std::string_view name(dtype type) {
+    return info(type).name;
+}
 
 inline std::optional<dtype> parse_dtype(std::string_view text) {
     for (const auto& entry : dtype_table)
@@ -60,16 +64,26 @@ inline std::optional<dtype> parse_dtype(std::string_view text) {
 // The dtype a C++ type is stored as.
 template <class T>
 constexpr dtype dtype_of() {
-    if constexpr (std::is_same_v<T, double>) return dtype::f64;
-    else if constexpr (std::is_same_v<T, float>) return dtype::f32;
-    else if constexpr (std::is_same_v<T, Eigen::half>) return dtype::f16;
-    else if constexpr (std::is_same_v<T, Eigen::bfloat16>) return dtype::bf16;
-    else if constexpr (std::is_same_v<T, std::int64_t>) return dtype::i64;
-    else if constexpr (std::is_same_v<T, std::int32_t>) return dtype::i32;
-    else if constexpr (std::is_same_v<T, std::int16_t>) return dtype::i16;
-    else if constexpr (std::is_same_v<T, std::int8_t>) return dtype::i8;
-    else if constexpr (std::is_same_v<T, std::uint8_t>) return dtype::u8;
-    else static_assert(dependent_false<T>, "no safetensors dtype for this type");
+    if constexpr (std::is_same_v<T, double>)
+        return dtype::f64;
+    else if constexpr (std::is_same_v<T, float>)
+        return dtype::f32;
+    else if constexpr (std::is_same_v<T, Eigen::half>)
+        return dtype::f16;
+    else if constexpr (std::is_same_v<T, Eigen::bfloat16>)
+        return dtype::bf16;
+    else if constexpr (std::is_same_v<T, std::int64_t>)
+        return dtype::i64;
+    else if constexpr (std::is_same_v<T, std::int32_t>)
+        return dtype::i32;
+    else if constexpr (std::is_same_v<T, std::int16_t>)
+        return dtype::i16;
+    else if constexpr (std::is_same_v<T, std::int8_t>)
+        return dtype::i8;
+    else if constexpr (std::is_same_v<T, std::uint8_t>)
+        return dtype::u8;
+    else
+        static_assert(dependent_false<T>, "no safetensors dtype for this type");
 }
 
 struct tensor_entry {
@@ -95,16 +109,25 @@ S load(const std::byte* source) {
 template <class T>
 T load_element(dtype type, const std::byte* source) {
     switch (type) {
-        case dtype::f64: return static_cast<T>(load<double>(source));
-        case dtype::f32: return static_cast<T>(load<float>(source));
-        case dtype::f16: return static_cast<T>(static_cast<float>(load<Eigen::half>(source)));
-        case dtype::bf16: return static_cast<T>(static_cast<float>(load<Eigen::bfloat16>(source)));
-        case dtype::i64: return static_cast<T>(load<std::int64_t>(source));
-        case dtype::i32: return static_cast<T>(load<std::int32_t>(source));
-        case dtype::i16: return static_cast<T>(load<std::int16_t>(source));
-        case dtype::i8: return static_cast<T>(load<std::int8_t>(source));
+        case dtype::f64:
+            return static_cast<T>(load<double>(source));
+        case dtype::f32:
+            return static_cast<T>(load<float>(source));
+        case dtype::f16:
+            return static_cast<T>(static_cast<float>(load<Eigen::half>(source)));
+        case dtype::bf16:
+            return static_cast<T>(static_cast<float>(load<Eigen::bfloat16>(source)));
+        case dtype::i64:
+            return static_cast<T>(load<std::int64_t>(source));
+        case dtype::i32:
+            return static_cast<T>(load<std::int32_t>(source));
+        case dtype::i16:
+            return static_cast<T>(load<std::int16_t>(source));
+        case dtype::i8:
+            return static_cast<T>(load<std::int8_t>(source));
         case dtype::u8:
-        case dtype::boolean: return static_cast<T>(load<std::uint8_t>(source));
+        case dtype::boolean:
+            return static_cast<T>(load<std::uint8_t>(source));
     }
     return T{};
 }
@@ -127,7 +150,9 @@ public:
         fail<format_error>("{}: no tensor '{}'", path().string(), name);
     }
 
-    std::span<const std::byte> bytes(const tensor_entry& e) const { return data_.subspan(e.begin, e.end - e.begin); }
+    std::span<const std::byte> bytes(const tensor_entry& e) const {
+        return data_.subspan(e.begin, e.end - e.begin);
+    }
 
     // The metadata value under `key`; format_error when absent.
     const std::string& metadata(const std::string& key) const {
@@ -151,7 +176,8 @@ public:
     tensor<T, cpu> read(std::string_view name, const shape_type& expected) const {
         const tensor_entry& e = entry(name);
         if (e.shape != expected)
-            fail<shape_error>("{}: tensor '{}' has shape {}, expected {}", path().string(), name, e.shape, expected);
+            fail<shape_error>("{}: tensor '{}' has shape {}, expected {}", path().string(), name, e.shape,
+                              expected);
         return read<T>(name);
     }
 
@@ -159,15 +185,16 @@ public:
     void read_into(const tensor_entry& e, T* destination) const {
         const bool want_floating = info(dtype_of<T>()).floating;
         if (info(e.type).floating != want_floating)
-            fail<format_error>("{}: tensor '{}' has dtype {}, expected {} dtype", path().string(), e.name, name(e.type),
-                               want_floating ? "a floating-point" : "an integer");
+            fail<format_error>("{}: tensor '{}' has dtype {}, expected {} dtype", path().string(), e.name,
+                               name(e.type), want_floating ? "a floating-point" : "an integer");
         const std::byte* source = bytes(e).data();
         const std::size_t step = info(e.type).bytes;
         if (dtype_of<T>() == e.type) {
             if (e.end > e.begin) std::memcpy(destination, source, e.end - e.begin);
             return;
         }
-        for (index i = 0; i < e.elements(); ++i) destination[i] = detail::load_element<T>(e.type, source + i * step);
+        for (index i = 0; i < e.elements(); ++i)
+            destination[i] = detail::load_element<T>(e.type, source + i * step);
     }
 
 private:
@@ -184,13 +211,15 @@ private:
 
     void parse() {
         const auto all = file_.bytes();
-        if (all.size() < 8) corrupt("{} bytes is too short for a safetensors file (no 8-byte header length)", all.size());
+        if (all.size() < 8)
+            corrupt("{} bytes is too short for a safetensors file (no 8-byte header length)", all.size());
         std::uint64_t header_length = 0;
         std::memcpy(&header_length, all.data(), 8);
         if (header_length > all.size() - 8)
-            corrupt("header length {} exceeds the {} bytes after it (truncated or not safetensors)", header_length,
-                    all.size() - 8);
-        if (header_length > max_header_bytes) corrupt("header length {} exceeds the 100 MiB limit", header_length);
+            corrupt("header length {} exceeds the {} bytes after it (truncated or not safetensors)",
+                    header_length, all.size() - 8);
+        if (header_length > max_header_bytes)
+            corrupt("header length {} exceeds the 100 MiB limit", header_length);
         data_ = all.subspan(8 + header_length);
 
         nlohmann::json header;
@@ -220,8 +249,9 @@ private:
         std::size_t expected_begin = 0;
         for (const tensor_entry* e : by_offset) {
             if (e->begin != expected_begin)
-                corrupt("tensor '{}' data_offsets [{}, {}] {} the previous tensor's end at {}", e->name, e->begin, e->end,
-                        e->begin < expected_begin ? "overlap" : "leave a gap after", expected_begin);
+                corrupt("tensor '{}' data_offsets [{}, {}] {} the previous tensor's end at {}", e->name,
+                        e->begin, e->end, e->begin < expected_begin ? "overlap" : "leave a gap after",
+                        expected_begin);
             expected_begin = e->end;
         }
         if (expected_begin != data_.size())
@@ -247,7 +277,8 @@ private:
         const std::string shape_text = fields.json().at("shape").dump();
         std::uint64_t elements = 1;
         for (const std::uint64_t dim : shape) {
-            if (dim > static_cast<std::uint64_t>(INT64_MAX) || __builtin_mul_overflow(elements, dim, &elements))
+            if (dim > static_cast<std::uint64_t>(INT64_MAX) ||
+                __builtin_mul_overflow(elements, dim, &elements))
                 corrupt("tensor '{}': shape {} overflows", key, shape_text);
             e.shape.push_back(static_cast<index>(dim));
         }
@@ -260,8 +291,8 @@ private:
         const std::uint64_t begin = offsets[0], end = offsets[1];
         if (begin > end) corrupt("tensor '{}': data_offsets [{}, {}] end before they begin", key, begin, end);
         if (end > data_.size())
-            corrupt("tensor '{}': data_offsets [{}, {}] run past the {} bytes of data (truncated file)", key, begin, end,
-                    data_.size());
+            corrupt("tensor '{}': data_offsets [{}, {}] run past the {} bytes of data (truncated file)", key,
+                    begin, end, data_.size());
         if (end - begin != bytes)
             corrupt("tensor '{}': shape {} of {} needs {} bytes but data_offsets [{}, {}] hold {}", key,
                     shape_text, name(e.type), bytes, begin, end, end - begin);
@@ -281,13 +312,14 @@ public:
     void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
 
     void add(const std::string& name, dtype type, const shape_type& shape, std::span<const std::byte> data) {
-        if (name == "__metadata__") fail<value_error>("safetensors: '__metadata__' is not a valid tensor name");
+        if (name == "__metadata__")
+            fail<value_error>("safetensors: '__metadata__' is not a valid tensor name");
         for (const auto& t : tensors_)
             if (t.name == name) fail<value_error>("safetensors: tensor '{}' added twice", name);
         const auto expected = static_cast<std::size_t>(element_count(shape)) * info(type).bytes;
         if (data.size() != expected)
-            fail<shape_error>("safetensors: tensor '{}' of shape {} and dtype {} needs {} bytes, got {}", name, shape,
-                              io::name(type), expected, data.size());
+            fail<shape_error>("safetensors: tensor '{}' of shape {} and dtype {} needs {} bytes, got {}",
+                              name, shape, io::name(type), expected, data.size());
         tensors_.push_back(pending{name, type, shape, std::vector<std::byte>(data.begin(), data.end())});
     }
 
@@ -319,7 +351,8 @@ public:
             out.write(reinterpret_cast<const char*>(&length), 8);
             out.write(text.data(), static_cast<std::streamsize>(text.size()));
             for (const auto& t : tensors_)
-                out.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
+                out.write(reinterpret_cast<const char*>(t.bytes.data()),
+                          static_cast<std::streamsize>(t.bytes.size()));
         });
     }
 

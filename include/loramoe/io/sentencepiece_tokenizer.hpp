@@ -127,7 +127,8 @@ struct sentencepiece_training {
 // Trains a SentencePiece model on `sentences` and writes it to `model_file` (atomically), with unk 0,
 // bos 1, eos 2, no pad, identity normalisation with whitespace kept. Training sets SentencePiece's
 // process-wide log level to errors only.
-inline void train_sentencepiece(const std::vector<std::string>& sentences, const std::filesystem::path& model_file,
+inline void train_sentencepiece(const std::vector<std::string>& sentences,
+                                const std::filesystem::path& model_file,
                                 const sentencepiece_training& settings) {
     if (sentences.empty()) fail<value_error>("train_sentencepiece for {}: no sentences", model_file.string());
     const std::unordered_map<std::string, std::string> options = {

@@ -3,7 +3,8 @@
 //
 //   x1 = rmsnorm(h)                       q, k, v = x1 Wq^T, x1 Wk^T, x1 Wv^T    (each maybe LoRAMoE)
 //   q, k = rope(q), rope(k)               o = attention(q, k, v)                 h2 = h + o Wo^T
-//   x2 = rmsnorm(h2)                      a = silu(x2 Wg^T) o (x2 Wu^T)          h' = h2 + a Wd^T (+ ffn adapter(x2))
+//   x2 = rmsnorm(h2)                      a = silu(x2 Wg^T) o (x2 Wu^T)          h' = h2 + a Wd^T (+ ffn
+//   adapter(x2))
 //
 // Shapes (M = B*S rows): h, x1, h2, x2 (M, D); q, o (M, H*Dh); k, v (M, Hkv*Dh); gate, up, a (M, F).
 
@@ -15,12 +16,12 @@
 #include <loramoe/core/parameters.hpp>
 #include <loramoe/core/tensor_layout.hpp>
 #include <loramoe/cpu/swiglu.hpp>
+#include <loramoe/llama/config.hpp>
+#include <loramoe/llama/projection.hpp>
+#include <loramoe/llama/weights.hpp>
 #include <loramoe/moe/adapter_config.hpp>
 #include <loramoe/nn/attention.hpp>
 #include <loramoe/nn/kv_cache.hpp>
-#include <loramoe/llama/config.hpp>
-#include <loramoe/llama/weights.hpp>
-#include <loramoe/llama/projection.hpp>
 #include <loramoe/nn/rmsnorm.hpp>
 #include <loramoe/nn/rotary.hpp>
 
@@ -29,11 +30,11 @@ namespace loramoe::llama {
 // What every block reads about the batch.
 template <class T>
 struct sequence_context {
-    index samples = 0;                         // B
-    index tokens = 0;                          // S
-    const T* attention_mask = nullptr;         // (B*S) in the backend's memory, or null: no padding
-    const std::int64_t* positions = nullptr;   // (B*S) in the backend's memory
-    moe::routing_batch<T> routing;             // what the adapters' balancing loss sees
+    index samples = 0;                        // B
+    index tokens = 0;                         // S
+    const T* attention_mask = nullptr;        // (B*S) in the backend's memory, or null: no padding
+    const std::int64_t* positions = nullptr;  // (B*S) in the backend's memory
+    moe::routing_batch<T> routing;            // what the adapters' balancing loss sees
 };
 
 template <scalar T, backend Backend = cpu>
@@ -58,18 +59,18 @@ public:
 
     // Scratch of forward and backward, owned by the caller: one serves every block of a model.
     struct workspace {
-        typename projection_type::workspace linears;           // the adapters' scratch
-        tensor<T, Backend> dx1, dx2;                           // (M, D)
-        tensor<T, Backend> dq, dattention;                     // (M, H*Dh)
-        tensor<T, Backend> dk, dv;                             // (M, Hkv*Dh)
-        tensor<T, Backend> dgate, dup, dact;                   // (M, F)
+        typename projection_type::workspace linears;  // the adapters' scratch
+        tensor<T, Backend> dx1, dx2;                  // (M, D)
+        tensor<T, Backend> dq, dattention;            // (M, H*Dh)
+        tensor<T, Backend> dk, dv;                    // (M, Hkv*Dh)
+        tensor<T, Backend> dgate, dup, dact;          // (M, F)
     };
 
     // `base` holds the model's weights at the offsets of `layout` (grads null when frozen); adapters,
     // when given, are created unbound: bind them with for_each_adapter.
     llama_block(const llama_config& config, index layer, const tensor_layout& layout, parameter_slice<T> base,
-                const std::optional<moe::adapter_config>& adapters, const nn::rotary_embedding<T, Backend>* rotary,
-                std::uint64_t seed)
+                const std::optional<moe::adapter_config>& adapters,
+                const nn::rotary_embedding<T, Backend>* rotary, std::uint64_t seed)
         : layer_(layer),
           hidden_(config.hidden_size),
           ffn_(config.intermediate_size),
@@ -80,7 +81,8 @@ public:
         auto grads = [&](const std::string& name) {
             return base.grads ? base.grads + layout.at(prefix + name).offset : nullptr;
         };
-        input_norm_ = {values("input_layernorm.weight"), grads("input_layernorm.weight"), static_cast<T>(config.rms_norm_eps)};
+        input_norm_ = {values("input_layernorm.weight"), grads("input_layernorm.weight"),
+                       static_cast<T>(config.rms_norm_eps)};
         post_norm_ = {values("post_attention_layernorm.weight"), grads("post_attention_layernorm.weight"),
                       static_cast<T>(config.rms_norm_eps)};
         for (block_linear linear : block_linears) {
@@ -93,8 +95,10 @@ public:
                 weights.bias_grad = grads(name + ".bias");
             }
             std::optional<adapter_type> adapter;
-            if (adapters && adapters->placement == moe::adapter_placement::linears && adapters->targets(prefix + name))
-                adapter.emplace(adapters->layer_config(in, out, seed + static_cast<std::uint64_t>(linear)), adapters->balance());
+            if (adapters && adapters->placement == moe::adapter_placement::linears &&
+                adapters->targets(prefix + name))
+                adapter.emplace(adapters->layer_config(in, out, seed + static_cast<std::uint64_t>(linear)),
+                                adapters->balance());
             linears_.emplace_back(weights, std::move(adapter));
         }
         if (adapters && adapters->placement == moe::adapter_placement::ffn)
@@ -126,20 +130,20 @@ public:
     }
 
     // h (M, D) -> out (M, D)
-    void forward(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> out, saved& s, workspace& scratch,
-                 bool training) {
+    void forward(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> out, saved& s,
+                 workspace& scratch, bool training) {
         const index m = h.rows;
         s.k.resize({m, kv_width()});
         s.v.resize({m, kv_width()});
         compute(h, c, s.k.matrix(), s.v.matrix(), out, s, scratch, training, [&] {
-            attention_.forward(c.samples, c.tokens, s.q.matrix(), s.k.matrix(), s.v.matrix(), c.attention_mask, s.o.matrix(),
-                               s.attention);
+            attention_.forward(c.samples, c.tokens, s.q.matrix(), s.k.matrix(), s.v.matrix(),
+                               c.attention_mask, s.o.matrix(), s.attention);
         });
     }
 
     // dh holds d out on entry and d h on return. Parameter gradients accumulate.
-    void backward(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> dh, const saved& s, workspace& scratch,
-                  T balance_weight) {
+    void backward(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> dh, const saved& s,
+                  workspace& scratch, T balance_weight) {
         const index m = h.rows;
         for (auto* t : {&scratch.dx1, &scratch.dx2}) t->resize({m, hidden()});
         for (auto* t : {&scratch.dq, &scratch.dattention}) t->resize({m, s.q.dim(1)});
@@ -147,40 +151,52 @@ public:
         for (auto* t : {&scratch.dgate, &scratch.dup, &scratch.dact}) t->resize({m, ffn_});
 
         // MLP: d out reaches x2 through down, the SwiGLU gate, gate and up (and the ffn adapter).
-        linear_backward(block_linear::down, s.act, dh, scratch.dact, gradient_mode::overwrite, c, s, scratch, balance_weight);
-        swiglu_backward(Backend{}, as_const(s.gate.matrix()), as_const(s.up.matrix()), as_const(scratch.dact.matrix()),
-                        scratch.dgate.matrix(), scratch.dup.matrix());
-        linear_backward(block_linear::gate, s.x2, scratch.dgate.matrix(), scratch.dx2, gradient_mode::overwrite, c, s, scratch, balance_weight);
-        linear_backward(block_linear::up, s.x2, scratch.dup.matrix(), scratch.dx2, gradient_mode::accumulate, c, s, scratch, balance_weight);
+        linear_backward(block_linear::down, s.act, dh, scratch.dact, gradient_mode::overwrite, c, s, scratch,
+                        balance_weight);
+        swiglu_backward(Backend{}, as_const(s.gate.matrix()), as_const(s.up.matrix()),
+                        as_const(scratch.dact.matrix()), scratch.dgate.matrix(), scratch.dup.matrix());
+        linear_backward(block_linear::gate, s.x2, scratch.dgate.matrix(), scratch.dx2,
+                        gradient_mode::overwrite, c, s, scratch, balance_weight);
+        linear_backward(block_linear::up, s.x2, scratch.dup.matrix(), scratch.dx2, gradient_mode::accumulate,
+                        c, s, scratch, balance_weight);
         if (ffn_adapter_)
-            ffn_adapter_->backward(s.x2.matrix(), as_const(dh), c.routing, balance_weight, s.ffn_adapter, scratch.linears,
-                                   scratch.dx2.matrix(), gradient_mode::accumulate);
-        post_norm_.backward(s.h2.matrix(), scratch.dx2.matrix(), s.post_norm, dh, gradient_mode::accumulate);   // dh = d h2
+            ffn_adapter_->backward(s.x2.matrix(), as_const(dh), c.routing, balance_weight, s.ffn_adapter,
+                                   scratch.linears, scratch.dx2.matrix(), gradient_mode::accumulate);
+        post_norm_.backward(s.h2.matrix(), scratch.dx2.matrix(), s.post_norm, dh,
+                            gradient_mode::accumulate);  // dh = d h2
 
         // Attention: d h2 reaches x1 through o, attention, rope, and q, k, v.
-        linear_backward(block_linear::o, s.o, dh, scratch.dattention, gradient_mode::overwrite, c, s, scratch, balance_weight);
-        attention_.backward(c.samples, c.tokens, s.q.matrix(), s.k.matrix(), s.v.matrix(), c.attention_mask, s.attention,
-                            scratch.dattention.matrix(), scratch.dq.matrix(), scratch.dk.matrix(), scratch.dv.matrix());
+        linear_backward(block_linear::o, s.o, dh, scratch.dattention, gradient_mode::overwrite, c, s, scratch,
+                        balance_weight);
+        attention_.backward(c.samples, c.tokens, s.q.matrix(), s.k.matrix(), s.v.matrix(), c.attention_mask,
+                            s.attention, scratch.dattention.matrix(), scratch.dq.matrix(),
+                            scratch.dk.matrix(), scratch.dv.matrix());
         rotary_->backward(scratch.dq.matrix(), c.positions);
         rotary_->backward(scratch.dk.matrix(), c.positions);
-        linear_backward(block_linear::q, s.x1, scratch.dq.matrix(), scratch.dx1, gradient_mode::overwrite, c, s, scratch, balance_weight);
-        linear_backward(block_linear::k, s.x1, scratch.dk.matrix(), scratch.dx1, gradient_mode::accumulate, c, s, scratch, balance_weight);
-        linear_backward(block_linear::v, s.x1, scratch.dv.matrix(), scratch.dx1, gradient_mode::accumulate, c, s, scratch, balance_weight);
-        input_norm_.backward(h, scratch.dx1.matrix(), s.input_norm, dh, gradient_mode::accumulate);   // dh = d h
+        linear_backward(block_linear::q, s.x1, scratch.dq.matrix(), scratch.dx1, gradient_mode::overwrite, c,
+                        s, scratch, balance_weight);
+        linear_backward(block_linear::k, s.x1, scratch.dk.matrix(), scratch.dx1, gradient_mode::accumulate, c,
+                        s, scratch, balance_weight);
+        linear_backward(block_linear::v, s.x1, scratch.dv.matrix(), scratch.dx1, gradient_mode::accumulate, c,
+                        s, scratch, balance_weight);
+        input_norm_.backward(h, scratch.dx1.matrix(), s.input_norm, dh,
+                             gradient_mode::accumulate);  // dh = d h
     }
 
     // Inference on one sequence with a KV cache: h (n, D) holds n new tokens at positions
     // past .. past+n-1 (in `positions`); their keys and values go into rows past .. past+n-1 of the
     // layer's cache. Nothing is kept for a backward: `s` serves as scratch here. The adapters route
     // without a balancing loss and without dropout.
-    void forward_cached(matrix_view<const T> h, const std::int64_t* positions, index past, tensor<T, Backend>& keys,
-                        tensor<T, Backend>& values, matrix_view<T> out, saved& s, workspace& scratch) {
+    void forward_cached(matrix_view<const T> h, const std::int64_t* positions, index past,
+                        tensor<T, Backend>& keys, tensor<T, Backend>& values, matrix_view<T> out, saved& s,
+                        workspace& scratch) {
         const index n = h.rows;
         const sequence_context<T> c{1, n, nullptr, positions, {n, 1, nullptr, {}, false}};
-        compute(h, c, keys.matrix().row_block(past, n), values.matrix().row_block(past, n), out, s, scratch, false, [&] {
-            attention_cached(Backend{}, attention_.shape(1, n), past, as_const(s.q.matrix()), as_const(keys.matrix()),
-                             as_const(values.matrix()), s.o.matrix());
-        });
+        compute(h, c, keys.matrix().row_block(past, n), values.matrix().row_block(past, n), out, s, scratch,
+                false, [&] {
+                    attention_cached(Backend{}, attention_.shape(1, n), past, as_const(s.q.matrix()),
+                                     as_const(keys.matrix()), as_const(values.matrix()), s.o.matrix());
+                });
     }
 
     // f(module name, adapter, its saved state) for every adapter, after a forward.
@@ -189,7 +205,8 @@ public:
         const std::string prefix = layer_prefix(layer_);
         for (block_linear linear : block_linears) {
             const auto i = static_cast<std::size_t>(linear);
-            if (adapter_type* adapter = linears_[i].adapter()) f(prefix + module_name(linear), *adapter, s.linears[i].adapter);
+            if (adapter_type* adapter = linears_[i].adapter())
+                f(prefix + module_name(linear), *adapter, s.linears[i].adapter);
         }
         if (ffn_adapter_) f(prefix + "mlp", *ffn_adapter_, s.ffn_adapter);
     }
@@ -200,8 +217,9 @@ private:
     // The block's forward around its attention step: q goes to s.q, k and v to `keys` and `values`
     // (rotary applied to q and keys), and attend() must fill s.o from them.
     template <class Attend>
-    void compute(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> keys, matrix_view<T> values,
-                 matrix_view<T> out, saved& s, workspace& scratch, bool training, Attend&& attend) {
+    void compute(matrix_view<const T> h, const sequence_context<T>& c, matrix_view<T> keys,
+                 matrix_view<T> values, matrix_view<T> out, saved& s, workspace& scratch, bool training,
+                 Attend&& attend) {
         const index m = h.rows;
         for (auto* t : {&s.x1, &s.h2, &s.x2}) t->resize({m, hidden()});
         for (auto* t : {&s.q, &s.o}) t->resize({m, attention_.heads * attention_.head_dim});
@@ -215,7 +233,7 @@ private:
         rotary_->forward(keys, c.positions);
         attend();
         linear_forward(block_linear::o, s.o, s.h2.matrix(), c, s, scratch, training);
-        axpy(Backend{}, T(1), h, s.h2.matrix());   // h2 = h + o Wo^T
+        axpy(Backend{}, T(1), h, s.h2.matrix());  // h2 = h + o Wo^T
 
         post_norm_.forward(s.h2.matrix(), s.x2.matrix(), s.post_norm);
         linear_forward(block_linear::gate, s.x2, s.gate.matrix(), c, s, scratch, training);
@@ -224,28 +242,30 @@ private:
         linear_forward(block_linear::down, s.act, out, c, s, scratch, training);
         if (ffn_adapter_) {
             s.ffn_adapter_output.resize({m, hidden()});
-            ffn_adapter_->forward(s.x2.matrix(), c.routing, s.ffn_adapter_output.matrix(), s.ffn_adapter, scratch.linears,
-                                  training);
+            ffn_adapter_->forward(s.x2.matrix(), c.routing, s.ffn_adapter_output.matrix(), s.ffn_adapter,
+                                  scratch.linears, training);
             axpy(Backend{}, T(1), as_const(s.ffn_adapter_output.matrix()), out);
         }
-        axpy(Backend{}, T(1), as_const(s.h2.matrix()), out);   // out = h2 + mlp(x2)
+        axpy(Backend{}, T(1), as_const(s.h2.matrix()), out);  // out = h2 + mlp(x2)
     }
 
     // One of the seven linears, forward and backward, with its saved state.
-    void linear_forward(block_linear which, const tensor<T, Backend>& x, matrix_view<T> y, const sequence_context<T>& c,
-                        saved& s, workspace& scratch, bool training) {
-        linear(which).forward(x.matrix(), c.routing, y, s.linears[static_cast<std::size_t>(which)], scratch.linears, training);
+    void linear_forward(block_linear which, const tensor<T, Backend>& x, matrix_view<T> y,
+                        const sequence_context<T>& c, saved& s, workspace& scratch, bool training) {
+        linear(which).forward(x.matrix(), c.routing, y, s.linears[static_cast<std::size_t>(which)],
+                              scratch.linears, training);
     }
-    void linear_backward(block_linear which, const tensor<T, Backend>& x, matrix_view<T> dy, tensor<T, Backend>& dx,
-                         gradient_mode mode, const sequence_context<T>& c, const saved& s, workspace& scratch,
-                         T balance_weight) {
+    void linear_backward(block_linear which, const tensor<T, Backend>& x, matrix_view<T> dy,
+                         tensor<T, Backend>& dx, gradient_mode mode, const sequence_context<T>& c,
+                         const saved& s, workspace& scratch, T balance_weight) {
         linear(which).backward(x.matrix(), as_const(dy), c.routing, balance_weight,
-                               s.linears[static_cast<std::size_t>(which)], scratch.linears, dx.matrix(), mode);
+                               s.linears[static_cast<std::size_t>(which)], scratch.linears, dx.matrix(),
+                               mode);
     }
 
     index layer_;
-    index hidden_;   // D
-    index ffn_;      // F
+    index hidden_;  // D
+    index ffn_;     // F
     const nn::rotary_embedding<T, Backend>* rotary_;
     nn::causal_attention<T, Backend> attention_;
     nn::rms_norm<T, Backend> input_norm_, post_norm_;

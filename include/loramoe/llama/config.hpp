@@ -13,13 +13,13 @@
 namespace loramoe::llama {
 
 struct llama_config {
-    index vocab_size = 0;              // V
-    index hidden_size = 0;             // D
-    index intermediate_size = 0;       // F
-    index num_hidden_layers = 0;       // L
-    index num_attention_heads = 0;     // H
-    index num_key_value_heads = 0;     // Hkv
-    index head_dim = 0;                // Dh
+    index vocab_size = 0;           // V
+    index hidden_size = 0;          // D
+    index intermediate_size = 0;    // F
+    index num_hidden_layers = 0;    // L
+    index num_attention_heads = 0;  // H
+    index num_key_value_heads = 0;  // Hkv
+    index head_dim = 0;             // Dh
     double rms_norm_eps = 1e-6;
     double rope_theta = 10000.0;
     bool tie_word_embeddings = false;
@@ -44,9 +44,10 @@ struct llama_config {
         positive(num_key_value_heads, "num_key_value_heads");
         positive(head_dim, "head_dim");
         if (num_attention_heads % num_key_value_heads != 0)
-            fail<value_error>("{}: num_attention_heads = {} is not a multiple of num_key_value_heads = {}", source,
-                              num_attention_heads, num_key_value_heads);
-        if (head_dim % 2 != 0) fail<value_error>("{}: head_dim = {} must be even for rotary embeddings", source, head_dim);
+            fail<value_error>("{}: num_attention_heads = {} is not a multiple of num_key_value_heads = {}",
+                              source, num_attention_heads, num_key_value_heads);
+        if (head_dim % 2 != 0)
+            fail<value_error>("{}: head_dim = {} must be even for rotary embeddings", source, head_dim);
         if (!(rms_norm_eps > 0)) fail<value_error>("{}: rms_norm_eps must be positive", source);
         if (!(rope_theta > 0)) fail<value_error>("{}: rope_theta must be positive", source);
     }

@@ -11,11 +11,11 @@
 // live in a second buffer. Backward accumulates d loss into the gradients of whatever is trainable.
 // A frozen base in float on the CPU can run its products in bfloat16: hold_frozen_weights_in_bf16.
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
-#include <span>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include <loramoe/core/parameters.hpp>
@@ -23,25 +23,25 @@
 #include <loramoe/cpu/bf16_weight.hpp>
 #include <loramoe/cpu/cross_entropy.hpp>
 #include <loramoe/cpu/embedding.hpp>
-#include <loramoe/moe/adapter_config.hpp>
-#include <loramoe/nn/linear.hpp>
 #include <loramoe/llama/block.hpp>
 #include <loramoe/llama/config.hpp>
-#include <loramoe/nn/kv_cache.hpp>
+#include <loramoe/llama/token_batch.hpp>
 #include <loramoe/llama/weights.hpp>
+#include <loramoe/moe/adapter_config.hpp>
+#include <loramoe/nn/kv_cache.hpp>
+#include <loramoe/nn/linear.hpp>
 #include <loramoe/nn/rmsnorm.hpp>
 #include <loramoe/nn/rotary.hpp>
-#include <loramoe/llama/token_batch.hpp>
 
 namespace loramoe::llama {
 
 struct model_options {
-    bool train_base = false;   // full fine-tuning: every base weight gets a gradient
-    std::uint64_t seed = 0;    // of the adapters' dropout masks
+    bool train_base = false;  // full fine-tuning: every base weight gets a gradient
+    std::uint64_t seed = 0;   // of the adapters' dropout masks
 };
 
 struct model_losses {
-    double loss = 0;           // ce + lbc_weight * lbc
+    double loss = 0;  // ce + lbc_weight * lbc
     double ce = 0;
     double lbc = 0;            // unweighted sum over the adapted linears
     index counted_tokens = 0;  // the denominator of ce
@@ -55,23 +55,23 @@ public:
 
     // What forward writes and backward reads.
     struct saved {
-        tensor<std::int64_t, Backend> ids, positions, targets;   // (M)
-        tensor<T, Backend> attention_mask;                       // (M)
-        std::vector<tensor<T, Backend>> hidden;                  // L + 1 of (M, D): the blocks' inputs, then the last output
+        tensor<std::int64_t, Backend> ids, positions, targets;  // (M)
+        tensor<T, Backend> attention_mask;                      // (M)
+        std::vector<tensor<T, Backend>> hidden;  // L + 1 of (M, D): the blocks' inputs, then the last output
         std::vector<typename block_type::saved> blocks;
         typename nn::rms_norm<T, Backend>::saved final_norm;
-        tensor<T, Backend> normed;                               // (M, D)
-        tensor<T, Backend> logits;                               // (M, V)
-        std::vector<std::int64_t> task_types;                    // (B), on the host, for the LBC
+        tensor<T, Backend> normed;             // (M, D)
+        tensor<T, Backend> logits;             // (M, V)
+        std::vector<std::int64_t> task_types;  // (B), on the host, for the LBC
         sequence_context<T> context;
         model_losses losses;
     };
 
     // Scratch of forward and backward, owned by the caller (a trainer keeps one for all its steps).
     struct workspace {
-        tensor<T, Backend> dlogits;            // (M, V)
-        tensor<T, Backend> dnormed, dh;        // (M, D)
-        typename block_type::workspace blocks; // shared by every block
+        tensor<T, Backend> dlogits;             // (M, V)
+        tensor<T, Backend> dnormed, dh;         // (M, D)
+        typename block_type::workspace blocks;  // shared by every block
     };
 
     llama_model(const llama_config& config, std::optional<moe::adapter_config> adapters = std::nullopt,
@@ -88,7 +88,8 @@ public:
             blocks_.emplace_back(config_, l, layout_, base_.all(), adapter_config_, &rotary_,
                                  options_.seed + 1000 * static_cast<std::uint64_t>(l));
         index adapter_parameters = 0;
-        for_each_adapter([&](const std::string&, adapter_type& a) { adapter_parameters += a.parameter_count(); });
+        for_each_adapter(
+            [&](const std::string&, adapter_type& a) { adapter_parameters += a.parameter_count(); });
         adapters_ = parameter_buffer<T, Backend>(adapter_parameters);
         index offset = 0;
         for_each_adapter([&](const std::string&, adapter_type& a) {
@@ -123,16 +124,18 @@ public:
     // when they are replaced. Not with train_base: trained weights must stay exact floats.
     // (A template, so that explicit instantiations of other models leave it out.)
     template <class Float = T>
-        requires(std::is_same_v<Float, float> && std::is_same_v<Backend, cpu>)
-    void hold_frozen_weights_in_bf16(bf16_layouts layouts = bf16_layouts::forward_and_input_gradient) {
+    requires(std::is_same_v<Float, float>&& std::is_same_v<Backend, cpu>) void hold_frozen_weights_in_bf16(
+        bf16_layouts layouts = bf16_layouts::forward_and_input_gradient) {
         if (options_.train_base)
-            fail<value_error>("bfloat16 frozen weights: this model trains its base weights (train_base, full "
-                              "fine-tuning), which must stay in float");
+            fail<value_error>(
+                "bfloat16 frozen weights: this model trains its base weights (train_base, full "
+                "fine-tuning), which must stay in float");
         release_frozen_bf16();
         std::vector<bf16_weight> packed;
         packed.reserve(blocks_.size() * block_linears.size() + 1);
         for (auto& block : blocks_)
-            for (block_linear which : block_linears) packed.emplace_back(block.linear(which).weights().weight, layouts);
+            for (block_linear which : block_linears)
+                packed.emplace_back(block.linear(which).weights().weight, layouts);
         packed.emplace_back(lm_head().weight, layouts);
         frozen_bf16_ = std::move(packed);
         frozen_bf16_layouts_ = layouts;
@@ -171,7 +174,8 @@ public:
 
         embedding_forward(Backend{}, embedding().weight, s.ids.data(), s.hidden[0].matrix());
         for (std::size_t l = 0; l < blocks_.size(); ++l)
-            blocks_[l].forward(s.hidden[l].matrix(), s.context, s.hidden[l + 1].matrix(), s.blocks[l], scratch.blocks, training);
+            blocks_[l].forward(s.hidden[l].matrix(), s.context, s.hidden[l + 1].matrix(), s.blocks[l],
+                               scratch.blocks, training);
         s.normed.resize({m, d});
         final_norm().forward(s.hidden.back().matrix(), s.normed.matrix(), s.final_norm);
         s.logits.resize({m, config_.vocab_size});
@@ -183,7 +187,8 @@ public:
         if (out.counted_tokens > 0)
             out.ce = cross_entropy_sum(Backend{}, as_const(s.logits.matrix()), s.targets.data()) /
                      static_cast<double>(out.counted_tokens);
-        for (std::size_t l = 0; l < blocks_.size(); ++l) out.lbc += static_cast<double>(blocks_[l].balance_loss(s.blocks[l]));
+        for (std::size_t l = 0; l < blocks_.size(); ++l)
+            out.lbc += static_cast<double>(blocks_[l].balance_loss(s.blocks[l]));
         out.loss = out.ce + lbc_weight() * out.lbc;
         return out;
     }
@@ -194,14 +199,18 @@ public:
         // dlogits = (softmax - onehot) / counted: in the logits' place it would lose them.
         scratch.dlogits.resize({m, config_.vocab_size});
         const T scale = s.losses.counted_tokens > 0 ? T(1) / static_cast<T>(s.losses.counted_tokens) : T(0);
-        cross_entropy_backward(Backend{}, s.logits.matrix(), s.targets.data(), scale, scratch.dlogits.matrix());
+        cross_entropy_backward(Backend{}, s.logits.matrix(), s.targets.data(), scale,
+                               scratch.dlogits.matrix());
         scratch.dnormed.resize({m, d});
         scratch.dh.resize({m, d});
-        nn::linear_backward(Backend{}, lm_head(), s.normed.matrix(), as_const(scratch.dlogits.matrix()), scratch.dnormed.matrix());
-        final_norm().backward(s.hidden.back().matrix(), scratch.dnormed.matrix(), s.final_norm, scratch.dh.matrix());
+        nn::linear_backward(Backend{}, lm_head(), s.normed.matrix(), as_const(scratch.dlogits.matrix()),
+                            scratch.dnormed.matrix());
+        final_norm().backward(s.hidden.back().matrix(), scratch.dnormed.matrix(), s.final_norm,
+                              scratch.dh.matrix());
         const T weight = static_cast<T>(lbc_weight());
         for (std::size_t l = blocks_.size(); l-- > 0;)
-            blocks_[l].backward(s.hidden[l].matrix(), s.context, scratch.dh.matrix(), s.blocks[l], scratch.blocks, weight);
+            blocks_[l].backward(s.hidden[l].matrix(), s.context, scratch.dh.matrix(), s.blocks[l],
+                                scratch.blocks, weight);
         if (auto e = embedding(); e.weight_grad != nullptr)
             embedding_backward(Backend{}, s.ids.data(), as_const(scratch.dh.matrix()),
                                matrix_view<T>(e.weight_grad, config_.vocab_size, d));
@@ -220,7 +229,8 @@ public:
         if (prompt.empty()) fail<value_error>("generate: the prompt is empty");
         for (std::int64_t id : prompt)
             if (id < 0 || id >= config_.vocab_size)
-                fail<value_error>("generate: prompt token {} is outside the vocabulary [0, {})", id, config_.vocab_size);
+                fail<value_error>("generate: prompt token {} is outside the vocabulary [0, {})", id,
+                                  config_.vocab_size);
         auto& g = generation_;
         g.cache.reset(config_.num_hidden_layers, static_cast<index>(prompt.size()) + max_new_tokens,
                       config_.num_key_value_heads * config_.head_dim);
@@ -240,8 +250,8 @@ public:
             g.next.resize({n, config_.hidden_size});
             embedding_forward(Backend{}, embedding().weight, g.ids.data(), g.hidden.matrix());
             for (std::size_t l = 0; l < blocks_.size(); ++l) {
-                blocks_[l].forward_cached(g.hidden.matrix(), g.positions.data(), past, g.cache.keys[l], g.cache.values[l],
-                                          g.next.matrix(), g.blocks[l], g.workspace);
+                blocks_[l].forward_cached(g.hidden.matrix(), g.positions.data(), past, g.cache.keys[l],
+                                          g.cache.values[l], g.next.matrix(), g.blocks[l], g.workspace);
                 std::swap(g.hidden, g.next);
             }
             g.cache.length += n;
@@ -252,7 +262,8 @@ public:
             final_norm().forward(last, g.normed.matrix(), g.final_norm);
             nn::linear_forward(Backend{}, lm_head(), as_const(g.normed.matrix()), g.logits.matrix());
             const tensor<T, cpu> logits = to_host(g.logits);
-            const auto best = std::max_element(logits.span().begin(), logits.span().end()) - logits.span().begin();
+            const auto best =
+                std::max_element(logits.span().begin(), logits.span().end()) - logits.span().begin();
             generated.push_back(best);
             if (std::find(stop_ids.begin(), stop_ids.end(), best) != stop_ids.end()) break;
             pending.assign(1, best);
@@ -261,7 +272,9 @@ public:
     }
 
     // The weight of the LBC in the loss (the adapter config's lbc_weight), 0 without a router.
-    double lbc_weight() const { return adapter_config_ && adapter_config_->router ? adapter_config_->lbc_weight : 0.0; }
+    double lbc_weight() const {
+        return adapter_config_ && adapter_config_->router ? adapter_config_->lbc_weight : 0.0;
+    }
 
 private:
     // generate()'s own state, kept by the model between calls: the KV cache and the scratch of decoding.
@@ -292,11 +305,13 @@ private:
         if (options_.train_base) w.weight_grad = base_.grads().data() + offset;
         return w;
     }
-    nn::linear_weights<T> embedding() { return weights_of("model.embed_tokens.weight", config_.vocab_size, config_.hidden_size); }
+    nn::linear_weights<T> embedding() {
+        return weights_of("model.embed_tokens.weight", config_.vocab_size, config_.hidden_size);
+    }
     nn::linear_weights<T> lm_head() {
         nn::linear_weights<T> w = config_.tie_word_embeddings
-                                  ? embedding()
-                                  : weights_of("lm_head.weight", config_.vocab_size, config_.hidden_size);
+                                      ? embedding()
+                                      : weights_of("lm_head.weight", config_.vocab_size, config_.hidden_size);
         if (!frozen_bf16_.empty()) w.frozen_bf16 = &frozen_bf16_.back();
         return w;
     }
@@ -308,7 +323,8 @@ private:
     static index counted_tokens(const token_batch& batch) {
         index count = 0;
         for (index b = 0; b < batch.samples; ++b)
-            for (index t = 1; t < batch.tokens; ++t) count += batch.labels[b * batch.tokens + t] != ignore_index;
+            for (index t = 1; t < batch.tokens; ++t)
+                count += batch.labels[b * batch.tokens + t] != ignore_index;
         return count;
     }
 
@@ -332,8 +348,12 @@ private:
         s.task_types = batch.task_types;
         rotary_.reserve(tokens);
         const bool counts_padding = adapter_config_ && adapter_config_->lbc_counts_padding;
-        s.context = {batch.samples, tokens, s.attention_mask.data(), s.positions.data(),
-                     {batch.samples, tokens, counts_padding ? nullptr : s.attention_mask.data(), s.task_types}};
+        s.context = {
+            batch.samples,
+            tokens,
+            s.attention_mask.data(),
+            s.positions.data(),
+            {batch.samples, tokens, counts_padding ? nullptr : s.attention_mask.data(), s.task_types}};
     }
 
     llama_config config_;

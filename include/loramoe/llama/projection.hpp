@@ -22,7 +22,8 @@ public:
     // The adapter's scratch (a plain linear needs none); one serves every projection of a model.
     using workspace = typename adapter_type::workspace;
 
-    explicit projection(const nn::linear_weights<T>& weights, std::optional<adapter_type> adapter = std::nullopt)
+    explicit projection(const nn::linear_weights<T>& weights,
+                        std::optional<adapter_type> adapter = std::nullopt)
         : weights_(weights), adapter_(std::move(adapter)) {
         if (adapter_) adapter_->set_base(weights_);
     }
@@ -39,16 +40,17 @@ public:
     index in_features() const { return weights_.in_features(); }
     index out_features() const { return weights_.out_features(); }
 
-    void forward(matrix_view<const T> x, const moe::routing_batch<T>& batch, matrix_view<T> y, saved& s, workspace& scratch,
-                 bool training) {
+    void forward(matrix_view<const T> x, const moe::routing_batch<T>& batch, matrix_view<T> y, saved& s,
+                 workspace& scratch, bool training) {
         if (adapter_)
             adapter_->forward(x, batch, y, s.adapter, scratch, training);
         else
             nn::linear_forward(Backend{}, weights_, x, y);
     }
 
-    void backward(matrix_view<const T> x, matrix_view<const T> dy, const moe::routing_batch<T>& batch, T balance_weight,
-                  const saved& s, workspace& scratch, matrix_view<T> dx, gradient_mode mode) {
+    void backward(matrix_view<const T> x, matrix_view<const T> dy, const moe::routing_batch<T>& batch,
+                  T balance_weight, const saved& s, workspace& scratch, matrix_view<T> dx,
+                  gradient_mode mode) {
         if (adapter_)
             adapter_->backward(x, dy, batch, balance_weight, s.adapter, scratch, dx, mode);
         else

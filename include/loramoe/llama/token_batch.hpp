@@ -23,7 +23,8 @@ struct token_batch {
 
     // Throws value_error / shape_error naming `source` and the first bad element.
     void validate(index vocab_size, const std::string& source = "batch") const {
-        if (samples <= 0 || tokens <= 0) fail<shape_error>("{}: empty batch ({} samples x {} tokens)", source, samples, tokens);
+        if (samples <= 0 || tokens <= 0)
+            fail<shape_error>("{}: empty batch ({} samples x {} tokens)", source, samples, tokens);
         const auto n = static_cast<std::size_t>(rows());
         auto sized = [&](const std::vector<std::int64_t>& v, std::size_t expected, const char* name) {
             if (v.size() != expected)
@@ -36,13 +37,14 @@ struct token_batch {
         for (std::size_t i = 0; i < n; ++i) {
             const auto [b, t] = std::pair{i / tokens, i % tokens};
             if (input_ids[i] < 0 || input_ids[i] >= vocab_size)
-                fail<value_error>("{}: input_ids[{}, {}] = {} is outside the vocabulary [0, {})", source, b, t,
-                                  input_ids[i], vocab_size);
+                fail<value_error>("{}: input_ids[{}, {}] = {} is outside the vocabulary [0, {})", source, b,
+                                  t, input_ids[i], vocab_size);
             if (attention_mask[i] != 0 && attention_mask[i] != 1)
-                fail<value_error>("{}: attention_mask[{}, {}] = {}; a mask is 0 or 1", source, b, t, attention_mask[i]);
+                fail<value_error>("{}: attention_mask[{}, {}] = {}; a mask is 0 or 1", source, b, t,
+                                  attention_mask[i]);
             if (labels[i] != ignore_index && (labels[i] < 0 || labels[i] >= vocab_size))
-                fail<value_error>("{}: labels[{}, {}] = {} is neither -100 nor in [0, {})", source, b, t, labels[i],
-                                  vocab_size);
+                fail<value_error>("{}: labels[{}, {}] = {} is neither -100 nor in [0, {})", source, b, t,
+                                  labels[i], vocab_size);
         }
     }
 };

@@ -18,23 +18,23 @@
 namespace loramoe::moe {
 
 enum class adapter_placement {
-    linears,   // beside each targeted linear (the official code)
-    ffn        // one set of experts (D -> D) beside each whole FFN block (the paper's figure)
+    linears,  // beside each targeted linear (the official code)
+    ffn       // one set of experts (D -> D) beside each whole FFN block (the paper's figure)
 };
 
 struct adapter_config {
-    bool router = true;               // false: plain LoRA (no lora_nums)
-    index experts = 6;                // lora_nums (N)
-    index rank = 4;                   // r
-    double alpha = 32;                // lora_alpha; scaling alpha / r
-    double dropout = 0;               // lora_dropout
-    double lbc_delta = 0.1;           // blc_alpha in files: the LBC's delta
-    double lbc_weight = 0.1;          // blc_weight in files: beta, the LBC's weight in the loss; 0 disables it
+    bool router = true;       // false: plain LoRA (no lora_nums)
+    index experts = 6;        // lora_nums (N)
+    index rank = 4;           // r
+    double alpha = 32;        // lora_alpha; scaling alpha / r
+    double dropout = 0;       // lora_dropout
+    double lbc_delta = 0.1;   // blc_alpha in files: the LBC's delta
+    double lbc_weight = 0.1;  // blc_weight in files: beta, the LBC's weight in the loss; 0 disables it
     lbc_statistic statistic = lbc_statistic::cv2;
-    std::vector<std::int64_t> expert_types;   // empty: official_expert_types(N)
+    std::vector<std::int64_t> expert_types;  // empty: official_expert_types(N)
     std::vector<std::string> target_modules = {"gate_proj", "up_proj", "down_proj"};
-    std::string target_regex;         // when set (a string target_modules), a full match on the module name
-    index top_k = 0;                  // 0: dense routing
+    std::string target_regex;  // when set (a string target_modules), a full match on the module name
+    index top_k = 0;           // 0: dense routing
     adapter_placement placement = adapter_placement::linears;
     bool lbc_counts_padding = false;  // true: the official code's unmasked sum
 
@@ -48,8 +48,15 @@ struct adapter_config {
     }
 
     loramoe_config layer_config(index in_features, index out_features, std::uint64_t seed) const {
-        return {.in_features = in_features, .out_features = out_features, .experts = router ? experts : 1,
-                .rank = rank, .alpha = alpha, .router = router, .top_k = top_k, .dropout = dropout, .seed = seed};
+        return {.in_features = in_features,
+                .out_features = out_features,
+                .experts = router ? experts : 1,
+                .rank = rank,
+                .alpha = alpha,
+                .router = router,
+                .top_k = top_k,
+                .dropout = dropout,
+                .seed = seed};
     }
 
     // The LBC when it counts (a router and a non-zero weight), no balancing loss otherwise.
@@ -60,11 +67,14 @@ struct adapter_config {
 
     void validate(const std::string& source = "adapter_config.json") const {
         if (rank <= 0) fail<value_error>("{}: r must be positive, got {}", source, rank);
-        if (router && experts <= 0) fail<value_error>("{}: lora_nums must be positive, got {}", source, experts);
-        if (!(dropout >= 0 && dropout < 1)) fail<value_error>("{}: lora_dropout {} is outside [0, 1)", source, dropout);
+        if (router && experts <= 0)
+            fail<value_error>("{}: lora_nums must be positive, got {}", source, experts);
+        if (!(dropout >= 0 && dropout < 1))
+            fail<value_error>("{}: lora_dropout {} is outside [0, 1)", source, dropout);
         if (!expert_types.empty() && static_cast<index>(expert_types.size()) != experts)
             fail<value_error>("{}: {} expert_types for lora_nums = {}", source, expert_types.size(), experts);
-        if (top_k < 0 || top_k > experts) fail<value_error>("{}: top_k {} is outside [0, {}]", source, top_k, experts);
+        if (top_k < 0 || top_k > experts)
+            fail<value_error>("{}: top_k {} is outside [0, {}]", source, top_k, experts);
         if (target_modules.empty() && target_regex.empty() && placement == adapter_placement::linears)
             fail<value_error>("{}: target_modules is empty", source);
         if (placement == adapter_placement::ffn && !router)

@@ -20,6 +20,7 @@
 
 #include <loramoe/core/extent.hpp>
 #include <loramoe/core/gemm.hpp>
+#include <loramoe/core/gradient_mode.hpp>
 #include <loramoe/core/parameters.hpp>
 #include <loramoe/core/random.hpp>
 #include <loramoe/core/tensor.hpp>
@@ -27,7 +28,6 @@
 #include <loramoe/cpu/elementwise.hpp>
 #include <loramoe/cpu/gating.hpp>
 #include <loramoe/cpu/gemm.hpp>
-#include <loramoe/core/gradient_mode.hpp>
 #include <loramoe/moe/balance/balance.hpp>
 #include <loramoe/moe/lora_expert.hpp>
 #include <loramoe/moe/router.hpp>
@@ -68,10 +68,10 @@ public:
     // What forward writes and backward reads. Reused across calls: a layer called again with the same
     // shapes allocates nothing.
     struct saved {
-        tensor<T, Backend> projected;   // (M, N*r + R): [A_i x of every expert | router logits], R = N or 0
-        tensor<T, Backend> gates;       // (M, N)
-        tensor<T, Backend> scaled;      // (M, N*r): s g_i A_i x, the input of the product with B_cat (fused path)
-        T balance_loss = 0;             // unweighted
+        tensor<T, Backend> projected;  // (M, N*r + R): [A_i x of every expert | router logits], R = N or 0
+        tensor<T, Backend> gates;      // (M, N)
+        tensor<T, Backend> scaled;     // (M, N*r): s g_i A_i x, the fused path's input to B_cat
+        T balance_loss = 0;            // unweighted
         bool dropout_active = false;
         std::uint64_t dropout_call = 0;
     };
@@ -103,7 +103,8 @@ public:
                               config.experts);
         if constexpr (std::is_same_v<Balance, balance::lbc>) detail::expert_types_of(balance_, experts());
         if constexpr (std::is_same_v<Balance, balance::dynamic>)
-            if (const auto* lbc = std::get_if<balance::lbc>(&balance_)) detail::expert_types_of(*lbc, experts());
+            if (const auto* lbc = std::get_if<balance::lbc>(&balance_))
+                detail::expert_types_of(*lbc, experts());
     }
 
     const loramoe_config& config() const { return config_; }
@@ -122,11 +123,14 @@ public:
 
     // --- parameters: [A_cat; W_r] (N*r + R, d_in), then B_cat (d_out, N*r), in one slice --------------
 
-    index parameter_count() const { return projected_width() * in_features() + out_features() * low_rank_width(); }
+    index parameter_count() const {
+        return projected_width() * in_features() + out_features() * low_rank_width();
+    }
 
     void bind(parameter_slice<T> parameters) {
         if (parameters.size != parameter_count())
-            fail<shape_error>("loramoe_linear: bound to {} parameters, needs {}", parameters.size, parameter_count());
+            fail<shape_error>("loramoe_linear: bound to {} parameters, needs {}", parameters.size,
+                              parameter_count());
         parameters_ = parameters;
     }
 
@@ -141,12 +145,14 @@ public:
         random_generator rng(seed);
         tensor<T, cpu> host({parameter_count()});
         host.zero();
-        kaiming_uniform(rng, matrix_view<T>(host.data(), projected_width(), in_features()));   // B stays zero
+        kaiming_uniform(rng, matrix_view<T>(host.data(), projected_width(), in_features()));  // B stays zero
         copy_from_host(Backend{}, host.data(), parameters_.values, parameter_count());
     }
 
     matrix_view<T> a() const { return a_and_router(parameters_.values).row_block(0, low_rank_width()); }
-    matrix_view<T> router() const { return a_and_router(parameters_.values).row_block(low_rank_width(), router_width()); }
+    matrix_view<T> router() const {
+        return a_and_router(parameters_.values).row_block(low_rank_width(), router_width());
+    }
     matrix_view<T> b() const { return b_cat(parameters_.values); }
     matrix_view<T> a_grad() const { return a_and_router(parameters_.grads).row_block(0, low_rank_width()); }
     matrix_view<T> router_grad() const {
@@ -158,8 +164,8 @@ public:
 
     // y = x W0^T + b + sum_i g_i s B_i A_i x; keeps in `state` what backward needs, and the balancing
     // loss of the gates over `batch` (unweighted) in state.balance_loss. Dropout acts in training only.
-    void forward(matrix_view<const T> x, const routing_batch<T>& batch, matrix_view<T> y, saved& state, workspace& scratch,
-                 bool training = false) {
+    void forward(matrix_view<const T> x, const routing_batch<T>& batch, matrix_view<T> y, saved& state,
+                 workspace& scratch, bool training = false) {
         check_input(x, batch);
         require_shape(y, x.rows, out_features(), "loramoe_linear output y");
         state.projected.resize({x.rows, projected_width()});
@@ -175,30 +181,31 @@ public:
         else
             add_experts_one_by_one(state, scratch, y);
         state.balance_loss = has_router() && batch.compute_balance
-                             ? balance_loss(Backend{}, balance_, as_const(state.gates.matrix()),
-                                            as_const(router_logits(state.projected.matrix())), batch)
-                             : T(0);
+                                 ? balance_loss(Backend{}, balance_, as_const(state.gates.matrix()),
+                                                as_const(router_logits(state.projected.matrix())), batch)
+                                 : T(0);
     }
 
     // --- backward -----------------------------------------------------------------------------------
 
     // Given dy = dL/dy, for L = <y, dy> + balance_weight * balance_loss(gates):
     //   dB_cat += dy^T (s g o h)                         dhs = dy B_cat
-    //   dh = s g o dhs                                   dg_i = s sum_j dhs_ij h_ij  + balance_weight dloss/dg_i
-    //   dz = g o (dg - <g, dg>)                          dP = [dh | dz]
-    //   d[A_cat; W_r] += dP^T x                          dx = dy W0 + dP [A_cat; W_r]
+    //   dh = s g o dhs                                   dg_i = s sum_j dhs_ij h_ij  + balance_weight
+    //   dloss/dg_i dz = g o (dg - <g, dg>)                          dP = [dh | dz] d[A_cat; W_r] += dP^T x dx
+    //   = dy W0 + dP [A_cat; W_r]
     // and, when the base is trainable, dW0 += dy^T x, db += sum_t dy. dx may be empty (not needed);
     // it is overwritten, or accumulated into with gradient_mode::accumulate.
-    void backward(matrix_view<const T> x, matrix_view<const T> dy, const routing_batch<T>& batch, T balance_weight,
-                  const saved& state, workspace& scratch, matrix_view<T> dx, gradient_mode dx_mode = gradient_mode::overwrite) {
+    void backward(matrix_view<const T> x, matrix_view<const T> dy, const routing_batch<T>& batch,
+                  T balance_weight, const saved& state, workspace& scratch, matrix_view<T> dx,
+                  gradient_mode dx_mode = gradient_mode::overwrite) {
         check_input(x, batch);
         if (parameters_.grads == nullptr && parameters_.size > 0)
             fail<error>("loramoe_linear: backward needs parameter gradients, but the bound slice has none");
         require_shape(dy, x.rows, out_features(), "loramoe_linear output gradient dy");
         if (!dx.empty()) require_shape(dx, x.rows, in_features(), "loramoe_linear input gradient dx");
         if (state.projected.size() != x.rows * projected_width())
-            fail<shape_error>("loramoe_linear: backward called with {} rows, but forward saved a different batch",
-                              x.rows);
+            fail<shape_error>(
+                "loramoe_linear: backward called with {} rows, but forward saved a different batch", x.rows);
         scratch.grad_projected.resize({x.rows, projected_width()});
         scratch.grad_gates.resize({x.rows, experts()});
 
@@ -206,11 +213,13 @@ public:
             experts_backward_fused(dy, state, scratch);
         else
             experts_backward_one_by_one(dy, state, scratch);
-        if (has_router()) router_backward(batch, batch.compute_balance ? balance_weight : T(0), state, scratch);
+        if (has_router())
+            router_backward(batch, batch.compute_balance ? balance_weight : T(0), state, scratch);
         input_product_backward(x, state, scratch);
 
         if (!base_.empty())
-            nn::linear_backward(Backend{}, base_, x, dy, dx, dx_mode);   // dx (=/+=) dy W0, and dW0, db if trainable
+            nn::linear_backward(Backend{}, base_, x, dy, dx,
+                                dx_mode);  // dx (=/+=) dy W0, and dW0, db if trainable
         else if (!dx.empty() && dx_mode == gradient_mode::overwrite)
             fill_matrix(Backend{}, dx, T(0));
         if (!dx.empty()) add_input_gradient(state, scratch, dx);
@@ -252,7 +261,8 @@ private:
     void check_input(matrix_view<const T> x, const routing_batch<T>& batch) const {
         require_bound();
         if (x.cols != in_features())
-            fail<shape_error>("loramoe_linear input x has {} features, expected d_in = {}", x.cols, in_features());
+            fail<shape_error>("loramoe_linear input x has {} features, expected d_in = {}", x.cols,
+                              in_features());
         check_routing_batch(batch, x.rows, "loramoe_linear");
     }
 
@@ -274,23 +284,26 @@ private:
     void input_product(matrix_view<const T> x, saved& state, workspace& scratch) const {
         const auto projected = state.projected.matrix();
         if (fused_input_product(state)) {
-            gemm(Backend{}, T(1), x, transpose::no, as_const(a_and_router(parameters_.values)), transpose::yes, T(0),
-                 projected);
+            gemm(Backend{}, T(1), x, transpose::no, as_const(a_and_router(parameters_.values)),
+                 transpose::yes, T(0), projected);
             return;
         }
         if (has_router())
-            gemm(Backend{}, T(1), x, transpose::no, as_const(router()), transpose::yes, T(0), router_logits(projected));
+            gemm(Backend{}, T(1), x, transpose::no, as_const(router()), transpose::yes, T(0),
+                 router_logits(projected));
         for (index i = 0; i < experts(); ++i)
-            gemm(Backend{}, T(1), expert_input(x, i, state, scratch), transpose::no, as_const(expert_a(a(), i, rank())),
-                 transpose::yes, T(0), expert_block(low_rank(projected), i));
+            gemm(Backend{}, T(1), expert_input(x, i, state, scratch), transpose::no,
+                 as_const(expert_a(a(), i, rank())), transpose::yes, T(0),
+                 expert_block(low_rank(projected), i));
     }
 
     // y += (s g o h) B_cat^T
     void add_experts_fused(saved& state, matrix_view<T> y) const {
         state.scaled.resize({y.rows, low_rank_width()});
-        scale_by_gates(Backend{}, as_const(low_rank(state.projected.matrix())), as_const(state.gates.matrix()), scaling(), rank_,
-                       state.scaled.matrix());
-        gemm(Backend{}, T(1), as_const(state.scaled.matrix()), transpose::no, as_const(b()), transpose::yes, T(1), y);
+        scale_by_gates(Backend{}, as_const(low_rank(state.projected.matrix())),
+                       as_const(state.gates.matrix()), scaling(), rank_, state.scaled.matrix());
+        gemm(Backend{}, T(1), as_const(state.scaled.matrix()), transpose::no, as_const(b()), transpose::yes,
+             T(1), y);
     }
 
     // y += s g_i o (h_i B_i^T), one expert at a time, as the official code
@@ -299,8 +312,8 @@ private:
         const auto e = scratch.expert_output.matrix();
         const auto gates = state.gates.matrix();
         for (index i = 0; i < experts(); ++i) {
-            gemm(Backend{}, T(1), as_const(expert_block(low_rank(state.projected.matrix()), i)), transpose::no,
-                 as_const(expert_b(b(), i, rank())), transpose::yes, T(0), e);
+            gemm(Backend{}, T(1), as_const(expert_block(low_rank(state.projected.matrix()), i)),
+                 transpose::no, as_const(expert_b(b(), i, rank())), transpose::yes, T(0), e);
             scale_rows(Backend{}, gates.data + i, gates.stride, scaling(), as_const(e), y, true);
         }
     }
@@ -308,10 +321,12 @@ private:
     // dB_cat += dy^T (s g o h);  dh = s g o (dy B_cat);  dg_i = s <dy B_cat, h>_i
     void experts_backward_fused(matrix_view<const T> dy, const saved& state, workspace& scratch) const {
         const auto dh = low_rank(scratch.grad_projected.matrix());
-        gemm(Backend{}, T(1), dy, transpose::yes, as_const(state.scaled.matrix()), transpose::no, T(1), b_grad());
+        gemm(Backend{}, T(1), dy, transpose::yes, as_const(state.scaled.matrix()), transpose::no, T(1),
+             b_grad());
         gemm(Backend{}, T(1), dy, transpose::no, as_const(b()), transpose::no, T(0), dh);
-        scale_by_gates_backward(Backend{}, as_const(low_rank(state.projected.matrix())), as_const(state.gates.matrix()),
-                                as_const(dh), scaling(), rank_, dh, scratch.grad_gates.matrix());
+        scale_by_gates_backward(Backend{}, as_const(low_rank(state.projected.matrix())),
+                                as_const(state.gates.matrix()), as_const(dh), scaling(), rank_, dh,
+                                scratch.grad_gates.matrix());
     }
 
     // The same, one expert at a time.
@@ -323,22 +338,25 @@ private:
         for (index i = 0; i < experts(); ++i) {
             const auto h_i = as_const(expert_block(low_rank(state.projected.matrix()), i));
             const auto b_i = as_const(expert_b(b(), i, rank()));
-            gemm(Backend{}, T(1), h_i, transpose::no, b_i, transpose::yes, T(0), e);           // e = h_i B_i^T
-            row_dots(Backend{}, dy, as_const(e), scaling(), dgates.data + i, dgates.stride);  // dg_i = s <dy, e>
-            scale_rows(Backend{}, gates.data + i, gates.stride, scaling(), dy, e, false);      // de = s g_i dy
+            gemm(Backend{}, T(1), h_i, transpose::no, b_i, transpose::yes, T(0), e);  // e = h_i B_i^T
+            row_dots(Backend{}, dy, as_const(e), scaling(), dgates.data + i,
+                     dgates.stride);                                                       // dg_i = s <dy, e>
+            scale_rows(Backend{}, gates.data + i, gates.stride, scaling(), dy, e, false);  // de = s g_i dy
             gemm(Backend{}, T(1), as_const(e), transpose::yes, h_i, transpose::no, T(1),
-                 expert_b(b_grad(), i, rank()));                                                // dB_i += de^T h_i
+                 expert_b(b_grad(), i, rank()));  // dB_i += de^T h_i
             gemm(Backend{}, T(1), as_const(e), transpose::no, b_i, transpose::no, T(0),
-                 expert_block(low_rank(scratch.grad_projected.matrix()), i));                         // dh_i = de B_i
+                 expert_block(low_rank(scratch.grad_projected.matrix()), i));  // dh_i = de B_i
         }
     }
 
     // dg += weight dloss/dg;  dz = g o (dg - <g, dg>) + weight dloss/dz
-    void router_backward(const routing_batch<T>& batch, T weight, const saved& state, workspace& scratch) const {
+    void router_backward(const routing_batch<T>& batch, T weight, const saved& state,
+                         workspace& scratch) const {
         const auto gates = as_const(state.gates.matrix());
         const auto logits = as_const(router_logits(state.projected.matrix()));
         const auto dlogits = router_logits(scratch.grad_projected.matrix());
-        add_balance_gate_gradient(Backend{}, balance_, gates, logits, batch, weight, scratch.grad_gates.matrix());
+        add_balance_gate_gradient(Backend{}, balance_, gates, logits, batch, weight,
+                                  scratch.grad_gates.matrix());
         route_backward(Backend{}, gates, as_const(scratch.grad_gates.matrix()), dlogits);
         add_balance_logit_gradient(Backend{}, balance_, gates, logits, batch, weight, dlogits);
     }
@@ -347,34 +365,40 @@ private:
     void input_product_backward(matrix_view<const T> x, const saved& state, workspace& scratch) const {
         const auto dp = scratch.grad_projected.matrix();
         if (fused_input_product(state)) {
-            gemm(Backend{}, T(1), as_const(dp), transpose::yes, x, transpose::no, T(1), a_and_router(parameters_.grads));
+            gemm(Backend{}, T(1), as_const(dp), transpose::yes, x, transpose::no, T(1),
+                 a_and_router(parameters_.grads));
             return;
         }
         if (has_router())
-            gemm(Backend{}, T(1), as_const(router_logits(dp)), transpose::yes, x, transpose::no, T(1), router_grad());
+            gemm(Backend{}, T(1), as_const(router_logits(dp)), transpose::yes, x, transpose::no, T(1),
+                 router_grad());
         for (index i = 0; i < experts(); ++i)
-            gemm(Backend{}, T(1), as_const(expert_block(low_rank(dp), i)), transpose::yes, expert_input(x, i, state, scratch),
-                 transpose::no, T(1), expert_a(a_grad(), i, rank()));
+            gemm(Backend{}, T(1), as_const(expert_block(low_rank(dp), i)), transpose::yes,
+                 expert_input(x, i, state, scratch), transpose::no, T(1), expert_a(a_grad(), i, rank()));
     }
 
     // dx += dP [A_cat; W_r] (each expert's part through its dropout mask, with dropout)
     void add_input_gradient(const saved& state, workspace& scratch, matrix_view<T> dx) const {
         const auto dp = scratch.grad_projected.matrix();
         if (fused_input_product(state)) {
-            gemm(Backend{}, T(1), as_const(dp), transpose::no, as_const(a_and_router(parameters_.values)), transpose::no,
-                 T(1), dx);
+            gemm(Backend{}, T(1), as_const(dp), transpose::no, as_const(a_and_router(parameters_.values)),
+                 transpose::no, T(1), dx);
             return;
         }
         if (has_router())
-            gemm(Backend{}, T(1), as_const(router_logits(dp)), transpose::no, as_const(router()), transpose::no, T(1), dx);
-        for (index i = 0; i < experts(); ++i) add_expert_input_gradient(as_const(expert_block(low_rank(dp), i)), i, state, scratch, dx);
+            gemm(Backend{}, T(1), as_const(router_logits(dp)), transpose::no, as_const(router()),
+                 transpose::no, T(1), dx);
+        for (index i = 0; i < experts(); ++i)
+            add_expert_input_gradient(as_const(expert_block(low_rank(dp), i)), i, state, scratch, dx);
     }
 
     // Expert i's input: x itself, or x with expert i's own dropout mask.
-    matrix_view<const T> expert_input(matrix_view<const T> x, index i, const saved& state, workspace& scratch) const {
+    matrix_view<const T> expert_input(matrix_view<const T> x, index i, const saved& state,
+                                      workspace& scratch) const {
         if (!state.dropout_active) return x;
         scratch.dropped.resize({x.rows, x.cols});
-        dropout(Backend{}, config_.seed, dropout_stream(state, i), static_cast<T>(config_.dropout), x, scratch.dropped.matrix());
+        dropout(Backend{}, config_.seed, dropout_stream(state, i), static_cast<T>(config_.dropout), x,
+                scratch.dropped.matrix());
         return scratch.dropped.matrix();
     }
 
@@ -389,7 +413,8 @@ private:
         scratch.dropped.resize({dx.rows, dx.cols});
         const auto dxi = scratch.dropped.matrix();
         gemm(Backend{}, T(1), dh_i, transpose::no, a_i, transpose::no, T(0), dxi);
-        dropout(Backend{}, config_.seed, dropout_stream(state, i), static_cast<T>(config_.dropout), as_const(dxi), dxi);
+        dropout(Backend{}, config_.seed, dropout_stream(state, i), static_cast<T>(config_.dropout),
+                as_const(dxi), dxi);
         axpy(Backend{}, T(1), as_const(dxi), dx);
     }
 

@@ -19,7 +19,8 @@ void route(Backend, matrix_view<const T> logits, index top_k, matrix_view<T> gat
 
 // Activation gradient: overwrites dlogits.
 template <class T, class Backend>
-void route_backward(Backend, matrix_view<const T> gates, matrix_view<const T> dgates, matrix_view<T> dlogits) {
+void route_backward(Backend, matrix_view<const T> gates, matrix_view<const T> dgates,
+                    matrix_view<T> dlogits) {
     softmax_rows_backward(Backend{}, gates, dgates, dlogits);
 }
 

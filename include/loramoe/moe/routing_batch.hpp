@@ -13,11 +13,11 @@ namespace loramoe::moe {
 
 template <class T>
 struct routing_batch {
-    index samples = 1;                          // B
-    index tokens = 0;                           // S, tokens per sample
-    const T* mask = nullptr;                    // (B, S) in the backend's memory: 1 real, 0 padding; null: all real
-    std::span<const std::int64_t> task_types;   // (B) on the host; only the LBC reads it
-    bool compute_balance = true;                // false: no balancing loss (inference, generation)
+    index samples = 1;        // B
+    index tokens = 0;         // S, tokens per sample
+    const T* mask = nullptr;  // (B, S) in the backend's memory: 1 real, 0 padding; null: all real
+    std::span<const std::int64_t> task_types;  // (B) on the host; only the LBC reads it
+    bool compute_balance = true;               // false: no balancing loss (inference, generation)
 
     index rows() const { return samples * tokens; }
 
@@ -28,8 +28,9 @@ struct routing_batch {
 template <class T>
 void check_routing_batch(const routing_batch<T>& batch, index rows, const char* layer) {
     if (batch.samples < 0 || batch.tokens < 0 || batch.rows() != rows)
-        fail<shape_error>("{}: the routing batch has {} samples x {} tokens = {} rows but the input has {} rows",
-                          layer, batch.samples, batch.tokens, batch.rows(), rows);
+        fail<shape_error>(
+            "{}: the routing batch has {} samples x {} tokens = {} rows but the input has {} rows", layer,
+            batch.samples, batch.tokens, batch.rows(), rows);
     if (!batch.task_types.empty() && static_cast<index>(batch.task_types.size()) != batch.samples)
         fail<shape_error>("{}: {} task types for {} samples", layer, batch.task_types.size(), batch.samples);
 }

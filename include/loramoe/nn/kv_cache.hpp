@@ -10,8 +10,8 @@ namespace loramoe::nn {
 
 template <scalar T, backend Backend = cpu>
 struct kv_cache {
-    std::vector<tensor<T, Backend>> keys, values;   // per layer: (capacity, Hkv*Dh), rotary applied to keys
-    index length = 0;                               // tokens cached
+    std::vector<tensor<T, Backend>> keys, values;  // per layer: (capacity, Hkv*Dh), rotary applied to keys
+    index length = 0;                              // tokens cached
     index capacity = 0;
 
     void reset(index layers, index tokens, index width) {

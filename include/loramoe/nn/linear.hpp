@@ -23,11 +23,12 @@ namespace loramoe::nn {
 
 template <class T>
 struct linear_weights {
-    matrix_view<const T> weight;   // (d_out, d_in); empty: no linear at all
-    const T* bias = nullptr;       // (d_out) or null
-    T* weight_grad = nullptr;      // (d_out, d_in) or null: frozen
-    T* bias_grad = nullptr;        // (d_out) or null
-    const bf16_weight* frozen_bf16 = nullptr;  // W in bfloat16 for the products, or null (float on the CPU only)
+    matrix_view<const T> weight;  // (d_out, d_in); empty: no linear at all
+    const T* bias = nullptr;      // (d_out) or null
+    T* weight_grad = nullptr;     // (d_out, d_in) or null: frozen
+    T* bias_grad = nullptr;       // (d_out) or null
+    const bf16_weight* frozen_bf16 =
+        nullptr;  // W in bfloat16 for the products, or null (float on the CPU only)
 
     bool empty() const { return weight.data == nullptr; }
     index in_features() const { return weight.cols; }
@@ -38,8 +39,8 @@ namespace detail {
 
 // c = alpha a op(W) + beta c by the weight's bfloat16 copy when it has one, else by W itself.
 template <class T, class Backend>
-void weight_product(Backend, const linear_weights<T>& w, T alpha, matrix_view<const T> a, transpose op_w, T beta,
-                    matrix_view<T> c) {
+void weight_product(Backend, const linear_weights<T>& w, T alpha, matrix_view<const T> a, transpose op_w,
+                    T beta, matrix_view<T> c) {
     if constexpr (std::is_same_v<T, float> && std::is_same_v<Backend, cpu>) {
         if (w.frozen_bf16 != nullptr) {
             gemm(cpu{}, alpha, a, *w.frozen_bf16, op_w, beta, c);
@@ -64,7 +65,8 @@ template <class T, class Backend>
 void linear_backward(Backend, const linear_weights<T>& w, matrix_view<const T> x, matrix_view<const T> dy,
                      matrix_view<T> dx, gradient_mode mode = gradient_mode::overwrite) {
     if (!dx.empty())
-        detail::weight_product(Backend{}, w, T(1), dy, transpose::no, mode == gradient_mode::accumulate ? T(1) : T(0), dx);
+        detail::weight_product(Backend{}, w, T(1), dy, transpose::no,
+                               mode == gradient_mode::accumulate ? T(1) : T(0), dx);
     if (w.weight_grad != nullptr)
         gemm(Backend{}, T(1), dy, transpose::yes, x, transpose::no, T(1),
              matrix_view<T>(w.weight_grad, w.out_features(), w.in_features()));

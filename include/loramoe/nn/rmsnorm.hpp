@@ -9,12 +9,12 @@ namespace loramoe::nn {
 
 template <scalar T, backend Backend = cpu>
 struct rms_norm {
-    const T* weight = nullptr;   // (D)
-    T* weight_grad = nullptr;    // (D) or null: frozen
+    const T* weight = nullptr;  // (D)
+    T* weight_grad = nullptr;   // (D) or null: frozen
     T eps = T(1e-6);
 
     struct saved {
-        tensor<T, Backend> rstd;   // (M): 1 / sqrt(mean(x^2) + eps)
+        tensor<T, Backend> rstd;  // (M): 1 / sqrt(mean(x^2) + eps)
     };
 
     void forward(matrix_view<const T> x, matrix_view<T> y, saved& s) const {

@@ -17,7 +17,8 @@ template <scalar T, backend Backend = cpu>
 class rotary_embedding {
 public:
     rotary_embedding(index head_dim, double theta) : head_dim_(head_dim), theta_(theta) {
-        if (head_dim <= 0 || head_dim % 2 != 0) fail<value_error>("rotary embedding: head_dim {} is not even", head_dim);
+        if (head_dim <= 0 || head_dim % 2 != 0)
+            fail<value_error>("rotary embedding: head_dim {} is not even", head_dim);
         if (!(theta > 0)) fail<value_error>("rotary embedding: rope_theta {} is not positive", theta);
     }
 
@@ -30,7 +31,8 @@ public:
         tensor<T, cpu> cos_host({count, half}), sin_host({count, half});
         for (index p = 0; p < count; ++p)
             for (index i = 0; i < half; ++i) {
-                const double inverse_frequency = 1.0 / std::pow(theta_, static_cast<double>(2 * i) / static_cast<double>(head_dim_));
+                const double inverse_frequency =
+                    1.0 / std::pow(theta_, static_cast<double>(2 * i) / static_cast<double>(head_dim_));
                 const double angle = static_cast<double>(p) * inverse_frequency;
                 cos_host.matrix()(p, i) = static_cast<T>(std::cos(angle));
                 sin_host.matrix()(p, i) = static_cast<T>(std::sin(angle));
@@ -47,13 +49,14 @@ public:
 
 private:
     void apply(matrix_view<T> x, const std::int64_t* positions, bool inverse) const {
-        rotate(Backend{}, as_const(x), head_dim_, positions, as_const(cos_.matrix()), as_const(sin_.matrix()), inverse, x);
+        rotate(Backend{}, as_const(x), head_dim_, positions, as_const(cos_.matrix()), as_const(sin_.matrix()),
+               inverse, x);
     }
 
     index head_dim_;
     double theta_;
     index positions_ = 0;
-    tensor<T, Backend> cos_, sin_;   // (P, Dh/2)
+    tensor<T, Backend> cos_, sin_;  // (P, Dh/2)
 };
 
 }  // namespace loramoe::nn

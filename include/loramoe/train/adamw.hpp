@@ -11,7 +11,10 @@ template <scalar T, backend Backend = cpu>
 class adamw {
 public:
     adamw(parameter_buffer<T, Backend>& parameters, adamw_hyperparameters hyperparameters)
-        : parameters_(&parameters), hyperparameters_(hyperparameters), m_({parameters.size()}), v_({parameters.size()}) {
+        : parameters_(&parameters),
+          hyperparameters_(hyperparameters),
+          m_({parameters.size()}),
+          v_({parameters.size()}) {
         if (!parameters.has_grads() && parameters.size() > 0)
             fail<value_error>("adamw: the parameters have no gradients (frozen)");
         m_.zero();
@@ -23,8 +26,8 @@ public:
         adamw_hyperparameters h = hyperparameters_;
         h.lr = lr;
         ++steps_;
-        adamw_update(Backend{}, parameters_->values().data(), parameters_->grads().data(), m_.data(), v_.data(),
-                     parameters_->size(), h, steps_);
+        adamw_update(Backend{}, parameters_->values().data(), parameters_->grads().data(), m_.data(),
+                     v_.data(), parameters_->size(), h, steps_);
     }
 
     index steps() const { return steps_; }

@@ -21,7 +21,7 @@ namespace loramoe::train {
 // Unlike the official collator, the mask is explicit rather than ids != pad, so that an EOS inside a
 // sample stays attended when the pad id is EOS.
 inline llama::token_batch make_batch(std::span<const io::tokenized_example* const> examples,
-                                  std::int64_t pad_id) {
+                                     std::int64_t pad_id) {
     if (examples.empty()) fail<value_error>("make_batch: no examples");
     if (pad_id < 0) fail<value_error>("make_batch: the pad id {} is negative", pad_id);
     std::size_t longest = 0;

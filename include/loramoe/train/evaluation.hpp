@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include <loramoe/io/instruction_data.hpp>
-#include <loramoe/moe/balance/lbc.hpp>
 #include <loramoe/llama/model.hpp>
+#include <loramoe/moe/balance/lbc.hpp>
 #include <loramoe/train/batching.hpp>
 
 namespace loramoe::train {
@@ -23,21 +23,23 @@ namespace loramoe::train {
 struct evaluation_options {
     index batch_size = 8;
     index max_new_tokens = 64;
-    bool exact_match = true;    // false: loss and router statistics only
-    bool require_stop = true;   // the generation must end where the target does (false: a prefix match)
+    bool exact_match = true;   // false: loss and router statistics only
+    bool require_stop = true;  // the generation must end where the target does (false: a prefix match)
 };
 
 struct accuracy_count {
     index correct = 0;
     index total = 0;
-    double accuracy() const { return total > 0 ? static_cast<double>(correct) / static_cast<double>(total) : 0.0; }
+    double accuracy() const {
+        return total > 0 ? static_cast<double>(correct) / static_cast<double>(total) : 0.0;
+    }
 };
 
 struct router_usage {
     std::string module;
     std::vector<std::int64_t> expert_types;
-    std::map<std::int64_t, std::vector<double>> mean_gate;   // task type -> mean gate per expert
-    std::map<std::int64_t, index> tokens;                    // task type -> real tokens seen
+    std::map<std::int64_t, std::vector<double>> mean_gate;  // task type -> mean gate per expert
+    std::map<std::int64_t, index> tokens;                   // task type -> real tokens seen
 };
 
 struct evaluation_result {
@@ -46,8 +48,9 @@ struct evaluation_result {
     accuracy_count exact_match;
     std::map<std::int64_t, accuracy_count> exact_match_by_task;
     std::vector<router_usage> routers;
-    std::vector<std::vector<std::int64_t>> predictions;   // per example: the generated tokens (empty: not generated)
-    std::vector<int> correct;                             // per example: 1, 0, or -1 when not generated
+    std::vector<std::vector<std::int64_t>>
+        predictions;           // per example: the generated tokens (empty: not generated)
+    std::vector<int> correct;  // per example: 1, 0, or -1 when not generated
 
     nlohmann::json router_json() const {
         nlohmann::json layers = nlohmann::json::array();
@@ -55,7 +58,10 @@ struct evaluation_result {
             nlohmann::json gates = nlohmann::json::object(), tokens = nlohmann::json::object();
             for (const auto& [task, g] : r.mean_gate) gates[std::to_string(task)] = g;
             for (const auto& [task, n] : r.tokens) tokens[std::to_string(task)] = n;
-            layers.push_back({{"module", r.module}, {"expert_types", r.expert_types}, {"mean_gate", gates}, {"tokens", tokens}});
+            layers.push_back({{"module", r.module},
+                              {"expert_types", r.expert_types},
+                              {"mean_gate", gates},
+                              {"tokens", tokens}});
         }
         return {{"routers", layers}};
     }
@@ -63,10 +69,14 @@ struct evaluation_result {
     nlohmann::json to_json() const {
         nlohmann::json by_task = nlohmann::json::object();
         for (const auto& [task, a] : exact_match_by_task)
-            by_task[std::to_string(task)] = {{"correct", a.correct}, {"total", a.total}, {"accuracy", a.accuracy()}};
+            by_task[std::to_string(task)] = {
+                {"correct", a.correct}, {"total", a.total}, {"accuracy", a.accuracy()}};
         return {{"loss", loss},
                 {"counted_tokens", counted_tokens},
-                {"exact_match", {{"correct", exact_match.correct}, {"total", exact_match.total}, {"accuracy", exact_match.accuracy()}}},
+                {"exact_match",
+                 {{"correct", exact_match.correct},
+                  {"total", exact_match.total},
+                  {"accuracy", exact_match.accuracy()}}},
                 {"exact_match_by_task", by_task}};
     }
 };
@@ -82,9 +92,9 @@ namespace detail {
 
 // Adds the gates of the batch's real tokens (from the last forward) to each router's sums per task.
 template <class T, class Backend>
-void add_router_usage(llama::llama_model<T, Backend>& model, typename llama::llama_model<T, Backend>::saved& saved,
-                      const llama::token_batch& batch, std::map<std::string, std::size_t>& router_index,
-                      std::vector<router_usage>& routers) {
+void add_router_usage(llama::llama_model<T, Backend>& model,
+                      typename llama::llama_model<T, Backend>::saved& saved, const llama::token_batch& batch,
+                      std::map<std::string, std::size_t>& router_index, std::vector<router_usage>& routers) {
     model.for_each_adapter_state(saved, [&](const std::string& module, auto& adapter, auto& state) {
         if (!adapter.has_router()) return;
         auto [it, fresh] = router_index.try_emplace(module, routers.size());
@@ -92,8 +102,9 @@ void add_router_usage(llama::llama_model<T, Backend>& model, typename llama::lla
             const auto* lbc = std::get_if<moe::balance::lbc>(&adapter.balance());
             router_usage usage;
             usage.module = module;
-            usage.expert_types = lbc && !lbc->expert_types.empty() ? lbc->expert_types
-                                                                   : moe::official_expert_types(adapter.experts());
+            usage.expert_types = lbc && !lbc->expert_types.empty()
+                                     ? lbc->expert_types
+                                     : moe::official_expert_types(adapter.experts());
             routers.push_back(std::move(usage));
         }
         router_usage& usage = routers[it->second];
@@ -103,7 +114,8 @@ void add_router_usage(llama::llama_model<T, Backend>& model, typename llama::lla
             const std::int64_t task = batch.task_types[static_cast<std::size_t>(row / batch.tokens)];
             auto& sums = usage.mean_gate[task];
             sums.resize(static_cast<std::size_t>(adapter.experts()), 0.0);
-            for (index n = 0; n < adapter.experts(); ++n) sums[static_cast<std::size_t>(n)] += gates.matrix()(row, n);
+            for (index n = 0; n < adapter.experts(); ++n)
+                sums[static_cast<std::size_t>(n)] += gates.matrix()(row, n);
             usage.tokens[task] += 1;
         }
     });
@@ -111,15 +123,17 @@ void add_router_usage(llama::llama_model<T, Backend>& model, typename llama::lla
 
 // The loss over the examples in batches, and the routers' mean gates per task.
 template <class T, class Backend>
-void evaluate_loss_and_routing(llama::llama_model<T, Backend>& model, std::span<const io::tokenized_example> examples,
-                               std::int64_t pad_id, index batch_size, evaluation_result& result) {
+void evaluate_loss_and_routing(llama::llama_model<T, Backend>& model,
+                               std::span<const io::tokenized_example> examples, std::int64_t pad_id,
+                               index batch_size, evaluation_result& result) {
     typename llama::llama_model<T, Backend>::saved saved;
     typename llama::llama_model<T, Backend>::workspace workspace;
     std::map<std::string, std::size_t> router_index;
     double ce_sum = 0;
     for (std::size_t begin = 0; begin < examples.size(); begin += static_cast<std::size_t>(batch_size)) {
         std::vector<const io::tokenized_example*> members;
-        for (std::size_t i = begin; i < std::min(examples.size(), begin + static_cast<std::size_t>(batch_size)); ++i)
+        for (std::size_t i = begin;
+             i < std::min(examples.size(), begin + static_cast<std::size_t>(batch_size)); ++i)
             members.push_back(&examples[i]);
         const llama::token_batch batch = make_batch(members, pad_id);
         const llama::model_losses losses = model.forward(batch, saved, workspace);
@@ -135,15 +149,19 @@ void evaluate_loss_and_routing(llama::llama_model<T, Backend>& model, std::span<
 
 // Greedy completion of every prompted example, compared with its answer.
 template <class T, class Backend>
-void evaluate_exact_match(llama::llama_model<T, Backend>& model, std::span<const io::tokenized_example> examples,
+void evaluate_exact_match(llama::llama_model<T, Backend>& model,
+                          std::span<const io::tokenized_example> examples,
                           std::span<const std::int64_t> stop_ids, const evaluation_options& options,
                           evaluation_result& result) {
-    const auto is_stop = [&](std::int64_t id) { return std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end(); };
+    const auto is_stop = [&](std::int64_t id) {
+        return std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end();
+    };
     for (std::size_t i = 0; i < examples.size(); ++i) {
         const io::tokenized_example& e = examples[i];
         const auto prompt = prompt_of(e);
-        if (prompt.size() <= 1 || prompt.size() == e.ids.size()) continue;   // raw text, or nothing to predict
-        std::vector<std::int64_t> target(e.ids.begin() + static_cast<std::ptrdiff_t>(prompt.size()), e.ids.end());
+        if (prompt.size() <= 1 || prompt.size() == e.ids.size()) continue;  // raw text, or nothing to predict
+        std::vector<std::int64_t> target(e.ids.begin() + static_cast<std::ptrdiff_t>(prompt.size()),
+                                         e.ids.end());
         if (!target.empty() && is_stop(target.back())) target.pop_back();
         const index budget = std::max(options.max_new_tokens, static_cast<index>(target.size()) + 1);
         std::vector<std::int64_t> generated = model.generate(prompt, budget, stop_ids);
@@ -151,7 +169,8 @@ void evaluate_exact_match(llama::llama_model<T, Backend>& model, std::span<const
         if (stopped) generated.pop_back();
         const bool correct = options.require_stop
                                  ? stopped && generated == target
-                                 : generated.size() >= target.size() && std::equal(target.begin(), target.end(), generated.begin());
+                                 : generated.size() >= target.size() &&
+                                       std::equal(target.begin(), target.end(), generated.begin());
         result.exact_match.total += 1;
         result.exact_match.correct += correct;
         auto& by_task = result.exact_match_by_task[e.task_type];
@@ -165,8 +184,9 @@ void evaluate_exact_match(llama::llama_model<T, Backend>& model, std::span<const
 }  // namespace detail
 
 template <class T, class Backend>
-evaluation_result evaluate(llama::llama_model<T, Backend>& model, std::span<const io::tokenized_example> examples,
-                           std::int64_t pad_id, std::span<const std::int64_t> stop_ids, const evaluation_options& options) {
+evaluation_result evaluate(llama::llama_model<T, Backend>& model,
+                           std::span<const io::tokenized_example> examples, std::int64_t pad_id,
+                           std::span<const std::int64_t> stop_ids, const evaluation_options& options) {
     evaluation_result result;
     detail::evaluate_loss_and_routing(model, examples, pad_id, options.batch_size, result);
     result.predictions.resize(examples.size());

@@ -17,9 +17,10 @@ struct warmup_cosine {
     index total_steps = 1;
 
     double operator()(index step) const {
-        if (step < warmup_steps) return peak * static_cast<double>(step) / static_cast<double>(std::max<index>(1, warmup_steps));
-        const double progress =
-            static_cast<double>(step - warmup_steps) / static_cast<double>(std::max<index>(1, total_steps - warmup_steps));
+        if (step < warmup_steps)
+            return peak * static_cast<double>(step) / static_cast<double>(std::max<index>(1, warmup_steps));
+        const double progress = static_cast<double>(step - warmup_steps) /
+                                static_cast<double>(std::max<index>(1, total_steps - warmup_steps));
         return peak * std::max(0.0, 0.5 * (1.0 + std::cos(3.141592653589793 * progress)));
     }
 };

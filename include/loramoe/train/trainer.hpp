@@ -35,9 +35,9 @@ struct training_options {
     index batch_size = 8;
     index gradient_accumulation = 1;
     double learning_rate = 2e-4;
-    double warmup_ratio = 0.03;     // of the total steps (the official script's 0.03)
+    double warmup_ratio = 0.03;  // of the total steps (the official script's 0.03)
     double weight_decay = 0.0;
-    double max_grad_norm = 1.0;     // 0: no clipping
+    double max_grad_norm = 1.0;  // 0: no clipping
     double beta1 = 0.9;
     double beta2 = 0.999;
     double eps = 1e-8;
@@ -45,16 +45,16 @@ struct training_options {
 };
 
 struct step_report {
-    index step = 0;             // updates done, this one included
+    index step = 0;  // updates done, this one included
     index total_steps = 0;
-    index epoch = 0;            // 0-based epoch of this step
-    double loss = 0;            // mean over the step's micro-batches
+    index epoch = 0;  // 0-based epoch of this step
+    double loss = 0;  // mean over the step's micro-batches
     double ce = 0;
     double lbc = 0;
     double learning_rate = 0;
-    double grad_norm = 0;       // before clipping
-    index tokens = 0;           // real tokens processed by the step
-    double seconds = 0;         // wall time of the step
+    double grad_norm = 0;  // before clipping
+    index tokens = 0;      // real tokens processed by the step
+    double seconds = 0;    // wall time of the step
 };
 
 template <scalar T, backend Backend = cpu>
@@ -63,20 +63,27 @@ public:
     using model_type = llama::llama_model<T, Backend>;
 
     // Trains what the model has trainable: its adapters, or its base weights (train_base), or both.
-    trainer(model_type& model, std::vector<io::tokenized_example> examples, std::int64_t pad_id, training_options options)
+    trainer(model_type& model, std::vector<io::tokenized_example> examples, std::int64_t pad_id,
+            training_options options)
         : model_(&model), examples_(std::move(examples)), pad_id_(pad_id), options_(options) {
         if (examples_.empty()) fail<value_error>("train: no training examples");
         if (options.epochs <= 0 || options.batch_size <= 0 || options.gradient_accumulation <= 0)
             fail<value_error>("train: epochs, batch size and gradient accumulation must be positive");
-        if (!(options.learning_rate >= 0) || !(options.max_grad_norm >= 0) || !(options.warmup_ratio >= 0 && options.warmup_ratio <= 1))
-            fail<value_error>("train: learning rate, max grad norm and warm-up ratio must be non-negative (ratio <= 1)");
-        const adamw_hyperparameters h{options.learning_rate, options.beta1, options.beta2, options.eps, options.weight_decay};
+        if (!(options.learning_rate >= 0) || !(options.max_grad_norm >= 0) ||
+            !(options.warmup_ratio >= 0 && options.warmup_ratio <= 1))
+            fail<value_error>(
+                "train: learning rate, max grad norm and warm-up ratio must be non-negative (ratio <= 1)");
+        const adamw_hyperparameters h{options.learning_rate, options.beta1, options.beta2, options.eps,
+                                      options.weight_decay};
         if (model.adapters().size() > 0) trainables_.push_back(&model.adapters());
         if (model.base().has_grads()) trainables_.push_back(&model.base());
-        if (trainables_.empty()) fail<value_error>("train: the model has nothing trainable (no adapter, base frozen)");
+        if (trainables_.empty())
+            fail<value_error>("train: the model has nothing trainable (no adapter, base frozen)");
         for (auto* buffer : trainables_) optimizers_.emplace_back(*buffer, h);
-        batches_per_epoch_ = (static_cast<index>(examples_.size()) + options.batch_size - 1) / options.batch_size;
-        steps_per_epoch_ = (batches_per_epoch_ + options.gradient_accumulation - 1) / options.gradient_accumulation;
+        batches_per_epoch_ =
+            (static_cast<index>(examples_.size()) + options.batch_size - 1) / options.batch_size;
+        steps_per_epoch_ =
+            (batches_per_epoch_ + options.gradient_accumulation - 1) / options.gradient_accumulation;
         schedule_ = {options.learning_rate,
                      static_cast<index>(std::ceil(options.warmup_ratio * static_cast<double>(total_steps()))),
                      total_steps()};
@@ -91,7 +98,8 @@ public:
     step_report train_step() {
         if (finished()) fail<error>("train: all {} steps are done", total_steps());
         const auto start = std::chrono::steady_clock::now();
-        const index epoch = step_ / steps_per_epoch_, first = (step_ % steps_per_epoch_) * options_.gradient_accumulation;
+        const index epoch = step_ / steps_per_epoch_,
+                    first = (step_ % steps_per_epoch_) * options_.gradient_accumulation;
         const index last = std::min(batches_per_epoch_, first + options_.gradient_accumulation);
         if (epoch != order_epoch_) {
             order_ = epoch_order(examples_.size(), options_.seed, static_cast<std::uint64_t>(epoch));
@@ -117,13 +125,15 @@ public:
         // Average the micro-batches' gradients, then clip their global norm.
         double squares = 0;
         for (auto* buffer : trainables_) {
-            scale_values(Backend{}, buffer->grads().data(), buffer->size(), static_cast<T>(1 / micro_batches));
+            scale_values(Backend{}, buffer->grads().data(), buffer->size(),
+                         static_cast<T>(1 / micro_batches));
             squares += sum_of_squares(Backend{}, buffer->grads().data(), buffer->size());
         }
         report.grad_norm = std::sqrt(squares);
         if (options_.max_grad_norm > 0 && report.grad_norm > options_.max_grad_norm) {
             const T clip = static_cast<T>(options_.max_grad_norm / (report.grad_norm + 1e-6));
-            for (auto* buffer : trainables_) scale_values(Backend{}, buffer->grads().data(), buffer->size(), clip);
+            for (auto* buffer : trainables_)
+                scale_values(Backend{}, buffer->grads().data(), buffer->size(), clip);
         }
         report.learning_rate = schedule_(step_);
         for (auto& optimizer : optimizers_) optimizer.step(report.learning_rate);
@@ -144,13 +154,22 @@ public:
             mix(static_cast<std::uint64_t>(e.task_type));
         }
         const nlohmann::json settings = {
-            {"epochs", options_.epochs}, {"batch_size", options_.batch_size},
-            {"gradient_accumulation", options_.gradient_accumulation}, {"learning_rate", options_.learning_rate},
-            {"warmup_ratio", options_.warmup_ratio}, {"weight_decay", options_.weight_decay},
-            {"max_grad_norm", options_.max_grad_norm}, {"betas", {options_.beta1, options_.beta2}}, {"eps", options_.eps},
-            {"seed", options_.seed}, {"pad_id", pad_id_}, {"model", io::to_json(model_->config())},
+            {"epochs", options_.epochs},
+            {"batch_size", options_.batch_size},
+            {"gradient_accumulation", options_.gradient_accumulation},
+            {"learning_rate", options_.learning_rate},
+            {"warmup_ratio", options_.warmup_ratio},
+            {"weight_decay", options_.weight_decay},
+            {"max_grad_norm", options_.max_grad_norm},
+            {"betas", {options_.beta1, options_.beta2}},
+            {"eps", options_.eps},
+            {"seed", options_.seed},
+            {"pad_id", pad_id_},
+            {"model", io::to_json(model_->config())},
             {"adapter", model_->adapter_config() ? io::to_json(*model_->adapter_config()) : nlohmann::json()},
-            {"train_base", model_->base().has_grads()}, {"model_seed", model_->options().seed}, {"precision", sizeof(T)}};
+            {"train_base", model_->base().has_grads()},
+            {"model_seed", model_->options().seed},
+            {"precision", sizeof(T)}};
         for (char c : settings.dump()) mix(static_cast<unsigned char>(c));
         return fmt::format("{:016x}", h);
     }
@@ -164,7 +183,8 @@ public:
             writer.add(fmt::format("{}.exp_avg_sq", i), to_host(optimizers_[i].second_moment()));
         }
         writer.write(folder / "optimizer.safetensors");
-        const nlohmann::json state = {{"step", step_}, {"total_steps", total_steps()}, {"fingerprint", fingerprint()}};
+        const nlohmann::json state = {
+            {"step", step_}, {"total_steps", total_steps()}, {"fingerprint", fingerprint()}};
         io::write_text_atomically(folder / "trainer_state.json", state.dump(2) + "\n");
     }
 
@@ -176,7 +196,8 @@ public:
                               folder.string());
         const index step =
             io::json_fields(state, (folder / "trainer_state.json").string()).required<index>("step");
-        if (step < 0 || step > total_steps()) fail<format_error>("{}: step {} is out of range", folder.string(), step);
+        if (step < 0 || step > total_steps())
+            fail<format_error>("{}: step {} is out of range", folder.string(), step);
         const io::safetensors_reader reader(folder / "optimizer.safetensors");
         for (std::size_t i = 0; i < optimizers_.size(); ++i) {
             for (auto [name, moment] : {std::pair{"exp_avg", &optimizers_[i].first_moment()},
@@ -189,9 +210,11 @@ public:
         step_ = step;
         // Dropout masks are drawn per forward call: continue the count of the uninterrupted run.
         const index epoch = step / steps_per_epoch_;
-        const index within = std::min(batches_per_epoch_, (step % steps_per_epoch_) * options_.gradient_accumulation);
+        const index within =
+            std::min(batches_per_epoch_, (step % steps_per_epoch_) * options_.gradient_accumulation);
         const auto calls = static_cast<std::uint64_t>(epoch * batches_per_epoch_ + within);
-        model_->for_each_adapter([&](const std::string&, auto& adapter) { adapter.set_dropout_calls(calls); });
+        model_->for_each_adapter(
+            [&](const std::string&, auto& adapter) { adapter.set_dropout_calls(calls); });
     }
 
 private:
@@ -199,7 +222,8 @@ private:
         const index begin = b * options_.batch_size;
         const index end = std::min(static_cast<index>(examples_.size()), begin + options_.batch_size);
         std::vector<const io::tokenized_example*> members;
-        for (index i = begin; i < end; ++i) members.push_back(&examples_[order_[static_cast<std::size_t>(i)]]);
+        for (index i = begin; i < end; ++i)
+            members.push_back(&examples_[order_[static_cast<std::size_t>(i)]]);
         return make_batch(members, pad_id_);
     }
 

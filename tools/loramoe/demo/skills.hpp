@@ -22,17 +22,20 @@ inline constexpr std::array<skill, 3> skills = {skill::reverse, skill::sort, ski
 
 inline const char* skill_word(skill s) {
     switch (s) {
-        case skill::reverse: return "reverse";
-        case skill::sort: return "sort";
-        case skill::add: return "add";
+        case skill::reverse:
+            return "reverse";
+        case skill::sort:
+            return "sort";
+        case skill::add:
+            return "add";
     }
     return "";
 }
 
 struct skill_problem {
     skill kind = skill::reverse;
-    std::string body;     // "reverse 3 1 4"
-    std::string answer;   // "4 1 3"
+    std::string body;    // "reverse 3 1 4"
+    std::string answer;  // "4 1 3"
 
     std::string raw_text() const { return body + " = " + answer; }
     bool operator<(const skill_problem& other) const { return body < other.body; }
@@ -51,13 +54,15 @@ inline skill_problem draw_problem(skill kind, random_generator& rng) {
         std::reverse(result.begin(), result.end());
     else
         std::sort(result.begin(), result.end());
-    return {kind, fmt::format("{} {}", skill_word(kind), fmt::join(digits, " ")), fmt::format("{}", fmt::join(result, " "))};
+    return {kind, fmt::format("{} {}", skill_word(kind), fmt::join(digits, " ")),
+            fmt::format("{}", fmt::join(result, " "))};
 }
 
 // Draws problems of the three skills in turn, never one of `excluded` (the held-out evaluation set).
 class problem_source {
 public:
-    problem_source(std::uint64_t seed, const std::set<std::string>& excluded) : rng_(seed, 2), excluded_(&excluded) {}
+    problem_source(std::uint64_t seed, const std::set<std::string>& excluded)
+        : rng_(seed, 2), excluded_(&excluded) {}
 
     skill_problem next() {
         const skill kind = skills[static_cast<std::size_t>(turn_++ % skills.size())];

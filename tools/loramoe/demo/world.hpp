@@ -20,20 +20,24 @@
 namespace loramoe::demo {
 
 enum class attribute { capital, colour, number };
-inline constexpr std::array<attribute, 3> attributes = {attribute::capital, attribute::colour, attribute::number};
+inline constexpr std::array<attribute, 3> attributes = {attribute::capital, attribute::colour,
+                                                        attribute::number};
 
 inline const char* attribute_word(attribute a) {
     switch (a) {
-        case attribute::capital: return "capital";
-        case attribute::colour: return "colour";
-        case attribute::number: return "number";
+        case attribute::capital:
+            return "capital";
+        case attribute::colour:
+            return "colour";
+        case attribute::number:
+            return "number";
     }
     return "";
 }
 
-inline constexpr std::array<const char*, 16> colour_words = {"red",   "orange", "yellow", "green", "blue",   "purple",
-                                                             "pink",  "brown",  "black",  "white", "grey",   "cyan",
-                                                             "teal",  "gold",   "silver", "olive"};
+inline constexpr std::array<const char*, 16> colour_words = {
+    "red",   "orange", "yellow", "green", "blue", "purple", "pink",   "brown",
+    "black", "white",  "grey",   "cyan",  "teal", "gold",   "silver", "olive"};
 
 struct world_config {
     index entities = 400;            // E0 .. E{n-1}
@@ -52,22 +56,27 @@ struct fact {
 class world {
 public:
     explicit world(const world_config& config) : config_(config) {
-        if (config.entities <= 0 || config.cities <= 0 || config.numbers <= 0 || config.finetuning_entities < 0 ||
-            config.finetuning_entities > config.entities)
-            fail<value_error>("demo world: entities, cities and numbers must be positive, and at most all entities "
-                              "in fine-tuning");
+        if (config.entities <= 0 || config.cities <= 0 || config.numbers <= 0 ||
+            config.finetuning_entities < 0 || config.finetuning_entities > config.entities)
+            fail<value_error>(
+                "demo world: entities, cities and numbers must be positive, and at most all entities "
+                "in fine-tuning");
         random_generator rng(config.seed, 1);
         for (index e = 0; e < config.entities; ++e) {
-            facts_.push_back({e, attribute::capital, static_cast<index>(rng.below(static_cast<std::uint64_t>(config.cities)))});
+            facts_.push_back({e, attribute::capital,
+                              static_cast<index>(rng.below(static_cast<std::uint64_t>(config.cities)))});
             facts_.push_back({e, attribute::colour, static_cast<index>(rng.below(colour_words.size()))});
-            facts_.push_back({e, attribute::number, static_cast<index>(rng.below(static_cast<std::uint64_t>(config.numbers)))});
+            facts_.push_back({e, attribute::number,
+                              static_cast<index>(rng.below(static_cast<std::uint64_t>(config.numbers)))});
         }
         std::vector<index> order(static_cast<std::size_t>(config.entities));
         std::iota(order.begin(), order.end(), index{0});
         for (index i = config.entities - 1; i > 0; --i)
-            std::swap(order[static_cast<std::size_t>(i)], order[rng.below(static_cast<std::uint64_t>(i + 1))]);
+            std::swap(order[static_cast<std::size_t>(i)],
+                      order[rng.below(static_cast<std::uint64_t>(i + 1))]);
         in_finetuning_.assign(static_cast<std::size_t>(config.entities), false);
-        for (index i = 0; i < config.finetuning_entities; ++i) in_finetuning_[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])] = true;
+        for (index i = 0; i < config.finetuning_entities; ++i)
+            in_finetuning_[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])] = true;
     }
 
     const world_config& config() const { return config_; }
@@ -85,16 +94,20 @@ public:
     static std::string entity_word(index e) { return fmt::format("E{}", e); }
     static std::string value_word(const fact& f) {
         switch (f.kind) {
-            case attribute::capital: return fmt::format("C{}", f.value);
-            case attribute::colour: return colour_words[static_cast<std::size_t>(f.value)];
-            case attribute::number: return fmt::format("{}", f.value);
+            case attribute::capital:
+                return fmt::format("C{}", f.value);
+            case attribute::colour:
+                return colour_words[static_cast<std::size_t>(f.value)];
+            case attribute::number:
+                return fmt::format("{}", f.value);
         }
         return {};
     }
 
     // The two phrasings of a fact in the pretraining text.
     static std::string statement(const fact& f) {
-        return fmt::format("the {} of {} is {} .", attribute_word(f.kind), entity_word(f.entity), value_word(f));
+        return fmt::format("the {} of {} is {} .", attribute_word(f.kind), entity_word(f.entity),
+                           value_word(f));
     }
     static std::string possessive(const fact& f) {
         return fmt::format("{} has {} {} .", entity_word(f.entity), attribute_word(f.kind), value_word(f));

@@ -28,7 +28,8 @@ struct dynamic : std::variant<none, lbc, switch_load, router_z> {
 }  // namespace balance
 
 template <class T, class Backend>
-T balance_loss(Backend, const balance::none&, matrix_view<const T>, matrix_view<const T>, const routing_batch<T>&) {
+T balance_loss(Backend, const balance::none&, matrix_view<const T>, matrix_view<const T>,
+               const routing_batch<T>&) {
     return T(0);
 }
 template <class T, class Backend>
@@ -48,22 +49,26 @@ template <class T, class Backend>
 void add_balance_gate_gradient(Backend backend, const balance::dynamic& loss, matrix_view<const T> gates,
                                matrix_view<const T> logits, const routing_batch<T>& batch, T weight,
                                matrix_view<T> dgates) {
-    std::visit([&](const auto& chosen) {
-        add_balance_gate_gradient(backend, chosen, gates, logits, batch, weight, dgates);
-    }, static_cast<const balance::dynamic::variant&>(loss));
+    std::visit(
+        [&](const auto& chosen) {
+            add_balance_gate_gradient(backend, chosen, gates, logits, batch, weight, dgates);
+        },
+        static_cast<const balance::dynamic::variant&>(loss));
 }
 template <class T, class Backend>
 void add_balance_logit_gradient(Backend backend, const balance::dynamic& loss, matrix_view<const T> gates,
                                 matrix_view<const T> logits, const routing_batch<T>& batch, T weight,
                                 matrix_view<T> dlogits) {
-    std::visit([&](const auto& chosen) {
-        add_balance_logit_gradient(backend, chosen, gates, logits, batch, weight, dlogits);
-    }, static_cast<const balance::dynamic::variant&>(loss));
+    std::visit(
+        [&](const auto& chosen) {
+            add_balance_logit_gradient(backend, chosen, gates, logits, batch, weight, dlogits);
+        },
+        static_cast<const balance::dynamic::variant&>(loss));
 }
 
 template <class Loss>
 concept balancing_loss = std::is_same_v<Loss, balance::none> || std::is_same_v<Loss, balance::lbc> ||
-                         std::is_same_v<Loss, balance::switch_load> || std::is_same_v<Loss, balance::router_z> ||
-                         std::is_same_v<Loss, balance::dynamic>;
+    std::is_same_v<Loss, balance::switch_load> || std::is_same_v<Loss, balance::router_z> ||
+    std::is_same_v<Loss, balance::dynamic>;
 
 }  // namespace loramoe::moe

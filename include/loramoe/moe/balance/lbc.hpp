@@ -46,9 +46,9 @@ inline std::vector<std::int64_t> official_expert_types(index experts) {
 namespace balance {
 
 struct lbc {
-    double delta = 0.1;                        // blc_alpha
+    double delta = 0.1;  // blc_alpha
     lbc_statistic statistic = lbc_statistic::cv2;
-    std::vector<std::int64_t> expert_types;   // one per expert; empty: official_expert_types(N)
+    std::vector<std::int64_t> expert_types;  // one per expert; empty: official_expert_types(N)
 };
 
 }  // namespace balance
@@ -64,15 +64,16 @@ inline std::vector<std::int64_t> expert_types_of(const balance::lbc& config, ind
 
 // The LBC of the importances q (B, N) on the host; fills dq = d lbc / dq when dq is not empty.
 template <class T>
-T lbc_from_importance(const balance::lbc& config, matrix_view<const T> q, std::span<const std::int64_t> task_types,
-                      matrix_view<T> dq) {
+T lbc_from_importance(const balance::lbc& config, matrix_view<const T> q,
+                      std::span<const std::int64_t> task_types, matrix_view<T> dq) {
     const index samples = q.rows, experts = q.cols, k = samples * experts;
     if (static_cast<index>(task_types.size()) != samples)
         fail<shape_error>("LBC: {} task types for a batch of {} samples", task_types.size(), samples);
     const std::vector<std::int64_t> types = expert_types_of(config, experts);
     auto localisation = [&](index b, index n) {
-        return types[static_cast<std::size_t>(n)] == task_types[static_cast<std::size_t>(b)] ? 1.0 + config.delta
-                                                                                              : 1.0 - config.delta;
+        return types[static_cast<std::size_t>(n)] == task_types[static_cast<std::size_t>(b)]
+                   ? 1.0 + config.delta
+                   : 1.0 - config.delta;
     };
     if (!dq.empty())
         for (index b = 0; b < samples; ++b)
@@ -92,7 +93,7 @@ T lbc_from_importance(const balance::lbc& config, matrix_view<const T> q, std::s
         }
     variance /= static_cast<double>(k - 1);
 
-    if (mean == 0) return T(0);   // no real token: nothing to balance (var_over_mean would divide by 0)
+    if (mean == 0) return T(0);  // no real token: nothing to balance (var_over_mean would divide by 0)
     const bool cv2 = config.statistic == lbc_statistic::cv2;
     const double denominator = cv2 ? mean * mean + 1e-10 : mean;
     if (!dq.empty()) {

@@ -17,9 +17,9 @@ namespace detail {
 
 template <class T>
 struct switch_terms {
-    tensor<T, cpu> fraction;    // f (N)
-    tensor<T, cpu> mean_gate;   // P (N)
-    T real_tokens = 0;          // T
+    tensor<T, cpu> fraction;   // f (N)
+    tensor<T, cpu> mean_gate;  // P (N)
+    T real_tokens = 0;         // T
 };
 
 template <class T, class Backend>
@@ -35,7 +35,8 @@ switch_terms<T> measure_switch_terms(matrix_view<const T> gates, const routing_b
     if (terms.real_tokens == T(0)) return terms;
     for (index n = 0; n < experts; ++n) {
         terms.fraction[n] /= terms.real_tokens;
-        for (index b = 0; b < batch.samples; ++b) terms.mean_gate[n] += q_host.matrix()(b, n) / terms.real_tokens;
+        for (index b = 0; b < batch.samples; ++b)
+            terms.mean_gate[n] += q_host.matrix()(b, n) / terms.real_tokens;
     }
     return terms;
 }
@@ -61,13 +62,14 @@ void add_balance_gate_gradient(Backend, const balance::switch_load&, matrix_view
     tensor<T, cpu> dq_host({batch.samples, gates.cols});
     for (index b = 0; b < batch.samples; ++b)
         for (index n = 0; n < gates.cols; ++n)
-            dq_host.matrix()(b, n) = weight * static_cast<T>(gates.cols) * terms.fraction[n] / terms.real_tokens;
+            dq_host.matrix()(b, n) =
+                weight * static_cast<T>(gates.cols) * terms.fraction[n] / terms.real_tokens;
     const tensor<T, Backend> dq = to_backend<Backend>(dq_host);
     add_per_sample_gradient(Backend{}, dq.matrix(), batch.mask, batch.samples, batch.tokens, dgates);
 }
 
 template <class T, class Backend>
-void add_balance_logit_gradient(Backend, const balance::switch_load&, matrix_view<const T>, matrix_view<const T>,
-                                const routing_batch<T>&, T, matrix_view<T>) {}
+void add_balance_logit_gradient(Backend, const balance::switch_load&, matrix_view<const T>,
+                                matrix_view<const T>, const routing_batch<T>&, T, matrix_view<T>) {}
 
 }  // namespace loramoe::moe
