@@ -5,8 +5,9 @@
 //     experts' A, the router, the experts' B, and their gradients), a frozen base weight W0 beside it;
 //   - what the localized balancing constraint (LBC) needs from the batch: the padding mask and the
 //     task type of each sample;
-//   - forward fills a `saved` struct that backward consumes; parameter gradients accumulate (+=),
-//     the input gradient is overwritten;
+//   - forward writes a `saved` struct that backward reads; scratch lives in a `workspace` you own
+//     (one may serve many layers); parameter gradients accumulate (+=), the input gradient is
+//     overwritten;
 //   - how to check it: gradcheck in double against finite differences, and the fused path (all
 //     experts in two matrix products) against the reference path (one expert at a time).
 //
@@ -80,10 +81,10 @@ struct example_batch {
 template <class T>
 struct example_layer {
     layer_type<T> layer;
-    parameter_buffer<T> parameters;  // [A_cat; W_r] then B_cat, values and gradients
-    tensor<T> w0;                    // (d_out, d_in), frozen: it has no gradient at all
-    typename layer_type<T>::saved saved;
-    typename layer_type<T>::workspace workspace;
+    parameter_buffer<T> parameters;               // [A_cat; W_r] then B_cat, values and gradients
+    tensor<T> w0;                                 // (d_out, d_in), frozen: it has no gradient at all
+    typename layer_type<T>::saved saved;          // what forward writes and backward reads
+    typename layer_type<T>::workspace workspace;  // scratch of both
 
     example_layer(index d_in, index d_out, moe::execution_path path)
         : layer(moe::loramoe_config{.in_features = d_in,
@@ -133,7 +134,7 @@ double norm(std::span<const float> v) {
 
 template <class F>
 double milliseconds_per_call(int calls, F&& f) {
-    f();  // warm-up: the first call allocates the saved state
+    f();  // warm-up: the first call allocates the saved state and the workspace
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < calls; ++i) f();
     const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
