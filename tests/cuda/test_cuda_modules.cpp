@@ -39,7 +39,7 @@ template class loramoe::train::trainer<double, loramoe::cuda>;
 namespace test_cuda_modules {
 
 namespace moe = loramoe::moe;
-namespace nn = loramoe::nn;
+namespace llama = loramoe::llama;
 namespace train = loramoe::train;
 using loramoe::cpu;
 using loramoe::index;
