@@ -16,7 +16,6 @@
 #include <loramoe/core/host_memory.hpp>
 #include <loramoe/cpu/attention.hpp>
 #include <loramoe/cpu/bf16_gemm.hpp>
-#include <loramoe/cpu/bf16_weight.hpp>
 #include <loramoe/cpu/bfloat16.hpp>
 #include <loramoe/cpu/cross_entropy.hpp>
 #include <loramoe/cpu/dropout.hpp>

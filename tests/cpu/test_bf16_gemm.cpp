@@ -1,11 +1,11 @@
-// A frozen bfloat16 weight (cpu/bf16_weight.hpp) and its two products (cpu/bf16_gemm.hpp):
+// A frozen weight W held in bfloat16, row-major, and its two products (cpu/bf16_gemm.hpp):
 //   forward          c (M, N) = alpha a (M, K) W^T + beta c
 //   input gradient   c (M, K) = alpha a (M, N) W   + beta c
 // against a product in double of the same bfloat16 values (W's, and a's rounded to bfloat16): the
 // sums are float, so the two agree to float accuracy. Sizes 1, odd, the tile's 6 x 64, past a pass of
 // 256 rows of b and a block of 768 rows of a, and large enough for the threads to split rows or
-// panels; beta 0 / 1 / other; strided views. Then what bfloat16 costs: the relative error against the
-// float product of the unrounded operands, on random data.
+// panels; beta 0 / 1 / other; strided views, W's included (the panels are packed from W's rows). Then what
+// bfloat16 costs: the relative error against the float product of the unrounded operands, on random data.
 
 #include "test_support.hpp"
 
@@ -18,7 +18,6 @@
 #include <vector>
 
 #include <loramoe/cpu/bf16_gemm.hpp>
-#include <loramoe/cpu/bf16_weight.hpp>
 #include <loramoe/cpu/bfloat16.hpp>
 
 namespace bf16_gemm_test {
@@ -59,16 +58,25 @@ void check_product(index m, index n, index k, transpose op_w, float alpha, float
     padded_matrix w_source(n, k, pad, sentinel), a(m, depth, pad, sentinel), c(m, width, pad, sentinel);
     loramoe::random_generator rng(seed);
     loramoe::test::fill_uniform(w_source.view(), rng);
+    // W in bfloat16 with rows `pad` apart beyond k, the padding infinite: a product reading it would show.
+    const index w_stride = k + pad;
+    std::vector<loramoe::bfloat16> w_storage(static_cast<std::size_t>(n * w_stride + 1),
+                                             loramoe::to_bfloat16(std::numeric_limits<float>::infinity()));
+    const matrix_view<loramoe::bfloat16> w(w_storage.data(), n, k, w_stride);
+    loramoe::tensor<float> w_values({n, k});
+    for (index i = 0; i < n; ++i)
+        for (index j = 0; j < k; ++j) {
+            w(i, j) = loramoe::to_bfloat16(w_source.view()(i, j));
+            w_values[i * k + j] = static_cast<float>(w(i, j));
+        }
     loramoe::test::fill_uniform(a.view(), rng);
     loramoe::test::fill_uniform(c.view(), rng);
     if (beta == 0.0f)  // beta = 0 overwrites c, NaN included
         for (index i = 0; i < m; ++i)
             for (index j = 0; j < width; ++j) c.view()(i, j) = std::numeric_limits<float>::quiet_NaN();
-    const loramoe::bf16_weight w(as_const(w_source.view()));
-    const auto w_values = w.to_float();
     const auto want =
         reference(alpha, as_const(a.view()), w_values.matrix(), op_w, beta, as_const(c.view()), true);
-    loramoe::gemm(loramoe::cpu{}, alpha, as_const(a.view()), w, op_w, beta, c.view());
+    loramoe::gemm(loramoe::cpu{}, alpha, as_const(a.view()), as_const(w), op_w, beta, c.view());
     const double eps = std::numeric_limits<float>::epsilon();
     loramoe::test::expect_close(loramoe::test::flatten(c.view()).values, want,
                                 8 * eps * static_cast<double>(depth + 1), 8 * eps);
@@ -89,48 +97,26 @@ inline double relative_error(const std::vector<double>& got, const std::vector<d
 }  // namespace bf16_gemm_test
 
 TEST_SUITE("cpu") {
-    TEST_CASE("bf16_weight: W rounded to bfloat16, read back exactly, from float or bfloat16, strided") {
-        for (const auto& shape :
-             {std::pair<loramoe::index, loramoe::index>{1, 1}, {3, 5}, {64, 32}, {65, 33}, {70, 129}}) {
-            const loramoe::index n = shape.first, k = shape.second;
-            CAPTURE(n);
-            CAPTURE(k);
-            bf16_gemm_test::padded_matrix source(n, k, 3, 0.0f);
-            loramoe::random_generator rng(static_cast<std::uint64_t>(n * 1000 + k));
-            loramoe::test::fill_uniform(source.view(), rng, -4, 4);
-            std::vector<loramoe::bfloat16> halves(static_cast<std::size_t>(n * k));
-            for (loramoe::index i = 0; i < n; ++i)
-                for (loramoe::index j = 0; j < k; ++j)
-                    halves[static_cast<std::size_t>(i * k + j)] = loramoe::to_bfloat16(source.view()(i, j));
-
-            const loramoe::bf16_weight from_float(as_const(source.view()));
-            const loramoe::bf16_weight from_bf16(
-                loramoe::matrix_view<const loramoe::bfloat16>(halves.data(), n, k),
-                loramoe::bf16_layouts::forward);
-            CHECK(from_float.rows() == n);
-            CHECK(from_float.cols() == k);
-            CHECK(from_float.has_input_gradient());
-            CHECK_FALSE(from_bf16.has_input_gradient());
-            const auto values = from_float.to_float();
-            loramoe::index mismatches = 0;
-            for (loramoe::index i = 0; i < n; ++i)
-                for (loramoe::index j = 0; j < k; ++j) {
-                    const auto bits =
-                        Eigen::numext::bit_cast<std::uint16_t>(halves[static_cast<std::size_t>(i * k + j)]);
-                    if (Eigen::numext::bit_cast<std::uint16_t>(from_float(i, j)) != bits) ++mismatches;
-                    if (Eigen::numext::bit_cast<std::uint16_t>(from_bf16(i, j)) != bits) ++mismatches;
-                    if (values[i * k + j] != loramoe::bfloat16_value(bits)) ++mismatches;
-                }
-            CHECK(mismatches == 0);
-        }
+    TEST_CASE("rounded_to_bfloat16: a strided float matrix, each element to nearest even, row-major") {
+        bf16_gemm_test::padded_matrix source(5, 37, 3, 0.0f);
+        loramoe::random_generator rng(7);
+        loramoe::test::fill_uniform(source.view(), rng, -4, 4);
+        const auto w = loramoe::rounded_to_bfloat16(as_const(source.view()));
+        CHECK(w.shape() == loramoe::shape_type{5, 37});
+        loramoe::index mismatches = 0;
+        for (loramoe::index i = 0; i < 5; ++i)
+            for (loramoe::index j = 0; j < 37; ++j)
+                mismatches += Eigen::numext::bit_cast<std::uint16_t>(w[i * 37 + j]) !=
+                              loramoe::bfloat16_bits(source.view()(i, j));
+        CHECK(mismatches == 0);
     }
 
     TEST_CASE(
         "gemm with a bf16 weight: both products, beta 0, 1 and 0.5, against double on the bfloat16 values") {
         const std::vector<std::tuple<loramoe::index, loramoe::index, loramoe::index>> shapes = {
-            {1, 1, 1},    {1, 1, 2},       {3, 5, 7},      {6, 64, 32},  {5, 63, 31},
-            {7, 65, 33},  {2, 1, 513},     {13, 130, 257}, {37, 19, 45}, {61, 200, 300},
-            {800, 20, 9}, {256, 200, 300}, {64, 700, 300}};
+            {1, 1, 1},    {1, 1, 2},       {3, 5, 7},      {6, 64, 32},    {5, 63, 31},
+            {7, 65, 33},  {2, 1, 513},     {13, 130, 257}, {37, 19, 45},   {61, 200, 300},
+            {800, 20, 9}, {256, 200, 300}, {64, 700, 300}, {3, 129, 1001}, {1, 300, 17}};
         std::uint64_t seed = 1;
         for (const auto& shape : shapes)
             for (loramoe::transpose op : {loramoe::transpose::yes, loramoe::transpose::no})
@@ -157,7 +143,7 @@ TEST_SUITE("cpu") {
     }
 
     TEST_CASE("gemm with a bf16 weight: an empty inner dimension gives beta * c; an empty c is left alone") {
-        const loramoe::bf16_weight w(loramoe::matrix_view<const float>(nullptr, 3, 0));
+        const loramoe::matrix_view<const loramoe::bfloat16> w(nullptr, 3, 0);
         std::vector<float> a_storage(1), c_storage = {1, 2, 3, 4, 5, 6};
         const loramoe::matrix_view<const float> a(a_storage.data(), 2, 0);
         loramoe::gemm(loramoe::cpu{}, 1.0f, a, w, loramoe::transpose::yes, 2.0f,
@@ -170,29 +156,22 @@ TEST_SUITE("cpu") {
                       loramoe::transpose::yes, 0.0f, loramoe::matrix_view<float>(c_storage.data(), 0, 3));
     }
 
-    TEST_CASE("gemm with a bf16 weight: wrong shapes and a forward-only weight in dx = dy W are named") {
+    TEST_CASE("gemm with a bf16 weight: wrong shapes are named") {
         std::vector<float> storage(64, 1.0f);
-        const loramoe::bf16_weight w(
-            loramoe::matrix_view<const float>(storage.data(), 4, 3));  // W (N = 4, K = 3)
-        const loramoe::bf16_weight inference(loramoe::matrix_view<const float>(storage.data(), 4, 3),
-                                             loramoe::bf16_layouts::forward);
+        const auto w = loramoe::rounded_to_bfloat16(loramoe::matrix_view<const float>(storage.data(), 4, 3));
         const loramoe::matrix_view<const float> x(storage.data(), 2, 3), dy(storage.data(), 2, 4);
         std::vector<float> out(16);
         CHECK_THROWS_NAMING(loramoe::shape_error,
-                            loramoe::gemm(loramoe::cpu{}, 1.0f, dy, w, loramoe::transpose::yes, 0.0f,
+                            loramoe::gemm(loramoe::cpu{}, 1.0f, dy, w.matrix(), loramoe::transpose::yes, 0.0f,
                                           loramoe::matrix_view<float>(out.data(), 2, 4)),
                             "bfloat16 weight W [4, 3]", "a [2, 4]", "expected a [M, 3]");
         CHECK_THROWS_NAMING(loramoe::shape_error,
-                            loramoe::gemm(loramoe::cpu{}, 1.0f, x, w, loramoe::transpose::yes, 0.0f,
+                            loramoe::gemm(loramoe::cpu{}, 1.0f, x, w.matrix(), loramoe::transpose::yes, 0.0f,
                                           loramoe::matrix_view<float>(out.data(), 2, 3)),
                             "c [2, 3]", "c [2, 4]");
-        CHECK_THROWS_NAMING(loramoe::value_error,
-                            loramoe::gemm(loramoe::cpu{}, 1.0f, dy, inference, loramoe::transpose::no, 0.0f,
-                                          loramoe::matrix_view<float>(out.data(), 2, 3)),
-                            "forward product only", "forward_and_input_gradient");
-        loramoe::gemm(loramoe::cpu{}, 1.0f, x, inference, loramoe::transpose::yes, 0.0f,
-                      loramoe::matrix_view<float>(out.data(), 2, 4));
-        CHECK(out[0] == 3.0f);
+        loramoe::gemm(loramoe::cpu{}, 1.0f, dy, w.matrix(), loramoe::transpose::no, 0.0f,
+                      loramoe::matrix_view<float>(out.data(), 2, 3));
+        CHECK(out[0] == 4.0f);
     }
 
     TEST_CASE(
@@ -212,14 +191,16 @@ TEST_SUITE("cpu") {
                                                        : loramoe::shape_type{depth, width});
                 const double bound = 1.0 / std::sqrt(static_cast<double>(w_float.dim(1)));
                 for (float& v : w_float.span()) v = static_cast<float>(rng.uniform(-bound, bound));
-                const loramoe::bf16_weight w(as_const(w_float.matrix()));
+                const auto w = loramoe::rounded_to_bfloat16(as_const(w_float.matrix()));
+                loramoe::tensor<float> w_rounded(w_float.shape());
+                for (loramoe::index i = 0; i < w.size(); ++i) w_rounded[i] = static_cast<float>(w[i]);
                 loramoe::tensor<float> c({m, width});
-                loramoe::gemm(loramoe::cpu{}, 1.0f, as_const(a.matrix()), w, op, 0.0f, c.matrix());
+                loramoe::gemm(loramoe::cpu{}, 1.0f, as_const(a.matrix()), w.matrix(), op, 0.0f, c.matrix());
                 const auto exact =
                     bf16_gemm_test::reference(1.0, as_const(a.matrix()), as_const(w_float.matrix()), op, 0.0,
                                               as_const(c.matrix()), false);
                 const auto same_values = bf16_gemm_test::reference(
-                    1.0, as_const(a.matrix()), w.to_float().matrix(), op, 0.0, as_const(c.matrix()), true);
+                    1.0, as_const(a.matrix()), w_rounded.matrix(), op, 0.0, as_const(c.matrix()), true);
                 const auto got = loramoe::test::flatten(c).values;
                 const double loss = bf16_gemm_test::relative_error(got, exact);
                 const double sums = bf16_gemm_test::relative_error(got, same_values);

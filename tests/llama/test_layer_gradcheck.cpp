@@ -199,7 +199,8 @@ TEST_SUITE("gradcheck") {
         const auto layout = model.layout();
         lm::nn::rotary_embedding<double> rope(c.head_dim, c.rope_theta);
         rope.reserve(4);
-        lm::llama::llama_block<double> block(c, 0, layout, model.base().all(), adapter, &rope, 0);
+        const lm::tensor_layout none;
+        lm::llama::llama_block<double> block(c, 0, {layout, model.base().all(), none}, adapter, &rope, 0);
         lm::parameter_buffer<double> adapters(model.adapters().size());
         lm::index offset = 0;
         block.for_each_adapter([&](const std::string&, auto& a) {

@@ -16,6 +16,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -288,7 +290,7 @@ TEST_SUITE("train") {
         }
     }
 
-    TEST_CASE("loramoe train, eval and generate with --base-dtype bfloat16") {
+    TEST_CASE("loramoe train, eval and generate with --base-dtype bfloat16, auto, and --recompute") {
         using namespace train_command_test;
         const task_fixture f;
         const fs::path out = f.dir / "adapter";
@@ -311,6 +313,23 @@ TEST_SUITE("train") {
         CHECK(exact <= 0.5 * base);
         CHECK(rounded != exact);
         CHECK(std::abs(rounded - exact) <= 2e-2 * exact);
+
+        // auto keeps this F32 checkpoint in float32: the float products' loss exactly.
+        CHECK(eval_loss("--adapter " + quote(out) + " --base-dtype auto", "auto.json") == exact);
+
+        // --recompute trains the same adapter, byte for byte, and eval --recompute scores it the same.
+        const fs::path recomputed = f.dir / "recomputed";
+        const auto retrained = run_cli(train_arguments(
+            f, recomputed,
+            "--epochs 20 --batch-size 8 --lr 1e-2 --seed 3 --base-dtype bfloat16 --recompute"));
+        REQUIRE_MESSAGE(retrained.status == 0, retrained.err);
+        auto bytes = [](const fs::path& path) {
+            std::ifstream in(path, std::ios::binary);
+            return std::string(std::istreambuf_iterator<char>(in), {});
+        };
+        CHECK(bytes(recomputed / "adapter_model.safetensors") == bytes(out / "adapter_model.safetensors"));
+        CHECK(eval_loss("--adapter " + quote(out) + " --base-dtype bfloat16 --recompute",
+                        "recomputed.json") == rounded);
 
         const auto generated = run_cli("generate --model " + quote(f.model_dir) + " --adapter " + quote(out) +
                                        " --prompt 'reverse b c a' --max-new-tokens 8 --base-dtype bfloat16");

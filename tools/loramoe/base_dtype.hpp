@@ -1,9 +1,12 @@
 #pragma once
-// --base-dtype float32|bfloat16: the type the frozen base's products run in. float32 (the default) is
-// HF's float32 model exactly; bfloat16 multiplies by bfloat16 copies of the frozen weights
-// (llama_model::hold_frozen_weights_in_bf16): about twice as fast on a CPU with AVX512-BF16, at
-// bfloat16's accuracy, and only on the CPU in float, with a frozen base.
+// --base-dtype auto|float32|bfloat16: the type the frozen base's matrices are held and multiplied in.
+// float32 is HF's float32 model exactly. bfloat16 holds them once in bfloat16 (model_options::
+// base_in_bf16): half the memory, products about twice as fast with AVX512-BF16, activations rounded
+// to bfloat16 as they enter them. auto, the default, is bfloat16 where that loses nothing of the
+// weights and gains speed: a BF16 checkpoint, a CPU build with AVX512-BF16, a frozen base in float;
+// not an F16 one (bfloat16 has 7 bits of mantissa to F16's 10: the weights would be rounded).
 
+#include <filesystem>
 #include <map>
 #include <string>
 #include <type_traits>
@@ -12,39 +15,48 @@
 #include <CLI/CLI.hpp>
 
 #include <loramoe/core/error.hpp>
-#include <loramoe/llama/model.hpp>
+#include <loramoe/io/hf_checkpoint.hpp>
 
 namespace loramoe::cli {
 
-enum class base_dtype { float32, bfloat16 };
+enum class base_dtype { automatic, float32, bfloat16 };
 
 inline CLI::Option* add_base_dtype_option(CLI::App* command, base_dtype& target) {
     return command
         ->add_option("--base-dtype", target,
-                     "the frozen base's products: float32 (exact) or bfloat16 (AVX512-BF16, about 2x faster, "
-                     "bfloat16 accuracy; CPU, float, frozen base only)")
-        ->transform(CLI::CheckedTransformer(std::map<std::string, base_dtype>{
-            {"float32", base_dtype::float32}, {"bfloat16", base_dtype::bfloat16}}))
-        ->default_str("float32");
+                     "the frozen base's matrices: float32 (HF's float32 model exactly), bfloat16 (held once "
+                     "in bfloat16: half the memory, about 2x faster with AVX512-BF16, bfloat16 accuracy; "
+                     "CPU, float, frozen base only), or auto: bfloat16 for a BF16 checkpoint where it "
+                     "runs natively, float32 otherwise")
+        ->transform(
+            CLI::CheckedTransformer(std::map<std::string, base_dtype>{{"auto", base_dtype::automatic},
+                                                                      {"float32", base_dtype::float32},
+                                                                      {"bfloat16", base_dtype::bfloat16}}))
+        ->default_str("auto");
 }
 
-// Makes the model's bfloat16 copies when asked (after its weights are loaded); `layouts` as the command
-// needs: the input gradient's too to train, the forward's alone to evaluate or generate.
+// Whether a model of T on Backend, its base frozen or not, holds the base of `model_dir` in bfloat16.
 template <class T, class Backend>
-void apply_base_dtype(base_dtype dtype, llama::llama_model<T, Backend>& model, bf16_layouts layouts) {
-    if (dtype == base_dtype::float32) return;
-    if constexpr (std::is_same_v<T, float> && std::is_same_v<Backend, cpu>) {
-        if (model.options().train_base)
-            fail<value_error>("--base-dtype bfloat16 needs a frozen base: not with --mode full");
-        model.hold_frozen_weights_in_bf16(layouts);
-        if constexpr (!LORAMOE_NATIVE_BF16)
-            fmt::print(stderr,
-                       "note: this loramoe was built without AVX512-BF16 (-march for such a CPU): the "
-                       "bfloat16 products run in float, with bfloat16's rounding and no speed-up\n");
-    } else {
-        fail<value_error>(
-            "--base-dtype bfloat16 runs on the CPU in float: not with --device cuda or --double");
+bool base_in_bf16(base_dtype dtype, const std::filesystem::path& model_dir, bool frozen) {
+    constexpr bool float_on_cpu = std::is_same_v<T, float> && std::is_same_v<Backend, cpu>;
+    switch (dtype) {
+        case base_dtype::float32:
+            return false;
+        case base_dtype::automatic:
+            return float_on_cpu && frozen && LORAMOE_NATIVE_BF16 &&
+                   io::checkpoint_dtype(model_dir) == io::dtype::bf16;
+        case base_dtype::bfloat16:
+            if (!float_on_cpu)
+                fail<value_error>(
+                    "--base-dtype bfloat16 runs on the CPU in float: not with --device cuda or --double");
+            if (!frozen) fail<value_error>("--base-dtype bfloat16 needs a frozen base: not with --mode full");
+            if (!LORAMOE_NATIVE_BF16)
+                fmt::print(stderr,
+                           "note: this loramoe was built without AVX512-BF16 (-march for such a CPU): the "
+                           "bfloat16 products run in float, with bfloat16's rounding and no speed-up\n");
+            return true;
     }
+    return false;
 }
 
 }  // namespace loramoe::cli

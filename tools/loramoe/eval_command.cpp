@@ -31,7 +31,8 @@ struct eval_options {
     bool no_generate = false;
     bool double_precision = false;
     device where = device::cpu;
-    base_dtype base = base_dtype::float32;
+    base_dtype base = base_dtype::automatic;
+    bool recompute = false;
 };
 
 template <class T, class Backend>
@@ -42,8 +43,9 @@ void run(eval_options& o) {
     std::vector<io::tokenized_example> examples;
     for (const auto& e : data)
         examples.push_back(io::tokenize_example(e, *tokenizer, o.prompt_format, o.max_length));
-    const auto model = io::load_pretrained<T, Backend>(o.model, o.adapter);
-    apply_base_dtype(o.base, *model, bf16_layouts::forward);
+    const auto model = io::load_pretrained<T, Backend>(
+        o.model, o.adapter,
+        {.base_in_bf16 = base_in_bf16<T, Backend>(o.base, o.model, true), .recompute = o.recompute});
     o.evaluation.exact_match = !o.no_generate;
     const std::vector<std::int64_t> stop = {tokenizer->eos_id()};
     const auto result = train::evaluate(*model, std::span<const io::tokenized_example>(examples),
@@ -102,6 +104,9 @@ void add_eval_command(CLI::App& app) {
     c->add_flag("--double", o->double_precision, "compute in double precision (default float)");
     add_device_option(c, o->where);
     add_base_dtype_option(c, o->base);
+    c->add_flag("--recompute", o->recompute,
+                "keep one block's activations at a time (for a model near the memory's size): the router "
+                "statistics then run each block a second time");
     c->callback([o] {
         on_device(o->where, [&]<class Backend>(Backend) {
             o->double_precision ? run<double, Backend>(*o) : run<float, Backend>(*o);

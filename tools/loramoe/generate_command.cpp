@@ -1,9 +1,11 @@
 // loramoe generate --model DIR [--adapter DIR] --prompt TEXT [--input TEXT] [--max-new-tokens N]
-//                  [--device cpu|cuda] [--base-dtype float32|bfloat16]
+//                  [--device cpu|cuda] [--base-dtype auto|float32|bfloat16]
 //
 // Prints the greedy completion of one prompt, formatted as in training (BOS + instruction [+ "\n" +
-// input], and EOS after it with --template official).
+// input], and EOS after it with --template official), and on stderr how fast it came: the prompt's
+// forward, then one token at a time (decoding reads every weight once per token).
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -28,23 +30,29 @@ struct generate_options {
     index max_new_tokens = 64;
     io::prompt_template prompt_format = io::prompt_template::plain;
     device where = device::cpu;
-    base_dtype base = base_dtype::float32;
+    base_dtype base = base_dtype::automatic;
 };
 
 template <class Backend>
 void run(const generate_options& o) {
     const auto config = io::read_llama_config(o.model);
     const auto tokenizer = io::load_tokenizer(o.model, config);
-    const auto model = io::load_pretrained<float, Backend>(o.model, o.adapter);
-    apply_base_dtype(o.base, *model, bf16_layouts::forward);
+    const auto model = io::load_pretrained<float, Backend>(
+        o.model, o.adapter, {.base_in_bf16 = base_in_bf16<float, Backend>(o.base, o.model, true)});
     io::instruction_example example;
     example.instruction = o.prompt;
     example.input = o.input;
     const auto tokenized =
         io::tokenize_example(example, *tokenizer, o.prompt_format, config.max_position_embeddings);
     const std::vector<std::int64_t> stop = {tokenizer->eos_id()};
-    const auto generated = model->generate(train::prompt_of(tokenized), o.max_new_tokens, stop);
+    const auto prompt = train::prompt_of(tokenized);
+    const auto start = std::chrono::steady_clock::now();
+    const auto generated = model->generate(prompt, o.max_new_tokens, stop);
+    const std::chrono::duration<double> seconds = std::chrono::steady_clock::now() - start;
     fmt::print("{}\n", tokenizer->decode(generated));
+    fmt::print(stderr, "generated {} tokens after a prompt of {} in {:.2f} s: {:.2f} tokens/s\n",
+               generated.size(), prompt.size(), seconds.count(),
+               static_cast<double>(generated.size()) / seconds.count());
 }
 
 }  // namespace

@@ -43,7 +43,8 @@ struct train_options {
     bool resume = false;
     bool double_precision = false;
     device where = device::cpu;
-    base_dtype base = base_dtype::float32;
+    base_dtype base = base_dtype::automatic;
+    bool recompute = false;
     std::string statistic = "cv2", placement = "linears";
 };
 
@@ -73,11 +74,14 @@ void run(train_options& o) {
         adapter->router = o.mode == training_mode::loramoe;
         if (!adapter->router) adapter->experts = 1;
     }
+    const bool frozen = o.mode != training_mode::full;
     const auto model = std::make_unique<llama::llama_model<T, Backend>>(
         config, adapter,
-        llama::model_options{.train_base = o.mode == training_mode::full, .seed = o.training.seed});
+        llama::model_options{.train_base = !frozen,
+                             .seed = o.training.seed,
+                             .base_in_bf16 = base_in_bf16<T, Backend>(o.base, o.model, frozen),
+                             .recompute = o.recompute});
     io::load_base_weights(o.model, *model);
-    apply_base_dtype(o.base, *model, bf16_layouts::forward_and_input_gradient);
     model->reset_adapters(o.training.seed);
     train::trainer<T, Backend> trainer(*model, std::move(examples), tokenizer->pad_id(), o.training);
 
@@ -206,6 +210,9 @@ void add_train_command(CLI::App& app) {
     c->add_flag("--resume", o->resume, "continue the run saved in OUT/checkpoint");
     add_device_option(c, o->where);
     add_base_dtype_option(c, o->base);
+    c->add_flag("--recompute", o->recompute,
+                "activation checkpointing: keep each block's input only and run the block again in "
+                "backward (the same gradients, one block's activations in memory, about a third more work)");
     c->callback([o] {
         on_device(o->where, [&]<class Backend>(Backend) {
             o->double_precision ? run<double, Backend>(*o) : run<float, Backend>(*o);

@@ -25,6 +25,7 @@
 #endif
 
 #include <loramoe/core/backend.hpp>
+#include <loramoe/core/tensor.hpp>
 
 // 1 where the build multiplies bfloat16 natively (AVX512-BF16: VDPBF16PS, -march with avx512bf16),
 // 0 where the bfloat16 products fall back to float (cpu/bf16_gemm.hpp).
@@ -69,6 +70,13 @@ inline void round_to_bfloat16(cpu, const float* source, bfloat16* destination, i
     }
 #endif
     for (; i < count; ++i) destination[i] = to_bfloat16(source[i]);
+}
+
+// W rounded to bfloat16, row-major: a frozen weight as cpu/bf16_gemm.hpp multiplies it.
+inline tensor<bfloat16> rounded_to_bfloat16(matrix_view<const float> w) {
+    tensor<bfloat16> out({w.rows, w.cols});
+    for (index i = 0; i < w.rows; ++i) round_to_bfloat16(cpu{}, w.row(i), out.data() + i * w.cols, w.cols);
+    return out;
 }
 
 }  // namespace loramoe

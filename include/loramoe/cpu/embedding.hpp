@@ -1,10 +1,11 @@
 #pragma once
 // Token embedding on the host: a row gather, and its backward, a row scatter-add.
 //
-//   forward:   out[t, :] = table[ids[t], :]
+//   forward:   out[t, :] = table[ids[t], :]      (a table in bfloat16 widened to float)
 //   backward:  dtable[ids[t], :] += dout[t, :]
 
 #include <cstdint>
+#include <type_traits>
 
 #include <loramoe/core/host_memory.hpp>
 #include <loramoe/core/view.hpp>
@@ -12,11 +13,16 @@
 
 namespace loramoe {
 
-template <class T>
-void embedding_forward(cpu, matrix_view<const T> table, const std::int64_t* ids, matrix_view<T> out) {
+template <class S, class T>
+void embedding_forward(cpu, matrix_view<const S> table, const std::int64_t* ids, matrix_view<T> out) {
     parallel_for(cpu{}, out.rows, out.cols, [&](index t) {
         LORAMOE_ASSERT(ids[t] >= 0 && ids[t] < table.rows);
-        copy(cpu{}, table.row(ids[t]), out.row(t), out.cols);
+        if constexpr (std::is_same_v<S, T>) {
+            copy(cpu{}, table.row(ids[t]), out.row(t), out.cols);
+        } else {
+            const S* row = table.row(ids[t]);
+            for (index j = 0; j < out.cols; ++j) out(t, j) = static_cast<T>(row[j]);
+        }
     });
 }
 

@@ -1,7 +1,9 @@
 #pragma once
 // HuggingFace checkpoint folders: config.json with model.safetensors, or with the shards that
 // model.safetensors.index.json lists. Weights stored as F32, F64, F16 or BF16 are converted to the
-// model's compute type. Writes are atomic, file by file.
+// type the model holds them in (its compute type, or bfloat16 for a base held in bfloat16), one
+// tensor at a time, each tensor's pages given back once it is in: the model is held once. Writes are
+// atomic, file by file.
 
 #include <filesystem>
 #include <map>
@@ -90,27 +92,35 @@ inline bool ignorable_checkpoint_tensor(const std::string& name, const llama::ll
 }  // namespace detail
 
 // Loads every base weight of `model` from the folder; every tensor must be there with its shape, and
-// the checkpoint must hold nothing the model does not know. A model holding bfloat16 copies of its
-// frozen weights (hold_frozen_weights_in_bf16) gets them made again from the new values.
+// the checkpoint must hold nothing the model does not know.
 template <class T, class Backend>
 void load_base_weights(const std::filesystem::path& folder, llama::llama_model<T, Backend>& model) {
     const checkpoint_files files(folder);
     for (const auto& [name, shard] : files.tensors())
-        if (model.layout().find(name) == nullptr &&
+        if (model.layout().find(name) == nullptr && model.bf16_layout().find(name) == nullptr &&
             !detail::ignorable_checkpoint_tensor(name, model.config()))
             fail<format_error>("{}: tensor '{}' in {} is not part of a LLaMA with this config.json",
                                folder.string(), name, shard);
     for (const named_tensor& t : model.layout().tensors()) {
         const auto& reader = files.file_of(t.name);
-        const tensor<T, cpu> host = reader.template read<T>(t.name, t.shape);
-        copy_from_host(Backend{}, host.data(), model.base().values().data() + t.offset, t.size());
+        T* destination = model.base().values().data() + t.offset;
+        if constexpr (std::is_same_v<Backend, cpu>) {
+            reader.read(t.name, t.shape, destination);
+        } else {
+            const tensor<T, cpu> host = reader.template read<T>(t.name, t.shape);
+            copy_from_host(Backend{}, host.data(), destination, t.size());
+        }
+        reader.release(reader.entry(t.name));
     }
-    if constexpr (std::is_same_v<T, float> && std::is_same_v<Backend, cpu>)
-        if (const auto layouts = model.frozen_bf16_layouts())
-            model.hold_frozen_weights_in_bf16(*layouts);  // the new values
+    for (const named_tensor& t : model.bf16_layout().tensors()) {
+        const auto& reader = files.file_of(t.name);
+        reader.read_bfloat16(t.name, t.shape, model.bf16_base().data() + t.offset);
+        reader.release(reader.entry(t.name));
+    }
 }
 
-// Writes config.json and model.safetensors (F32 or F64 as T) into the folder, creating it if needed.
+// Writes config.json and model.safetensors (F32 or F64 as T; BF16 for matrices held in bfloat16) into
+// the folder, creating it if needed.
 template <class T, class Backend>
 void save_hf_checkpoint(const std::filesystem::path& folder, const llama::llama_model<T, Backend>& model) {
     std::filesystem::create_directories(folder);
@@ -119,9 +129,13 @@ void save_hf_checkpoint(const std::filesystem::path& folder, const llama::llama_
     const tensor<T, cpu> values = to_host(model.base().values());
     for (const named_tensor& t : model.layout().tensors())
         writer.add(t.name, values.data() + t.offset, t.shape);
+    for (const named_tensor& t : model.bf16_layout().tensors())
+        writer.add(t.name, model.bf16_base().data() + t.offset, t.shape);
     writer.write(folder / "model.safetensors");
     llama::llama_config config = model.config();
-    config.torch_dtype = std::is_same_v<T, double> ? "float64" : "float32";
+    config.torch_dtype = model.options().base_in_bf16 ? "bfloat16"
+                         : std::is_same_v<T, double>  ? "float64"
+                                                      : "float32";
     write_text_atomically(folder / "config.json", to_json(config).dump(2) + "\n");
 }
 

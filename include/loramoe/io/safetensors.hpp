@@ -9,6 +9,7 @@
 // The writer writes atomically (io/atomic_file.hpp).
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -24,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include <loramoe/core/tensor.hpp>
+#include <loramoe/cpu/bfloat16.hpp>
 #include <loramoe/io/atomic_file.hpp>
 #include <loramoe/io/json_fields.hpp>
 #include <loramoe/io/mapped_file.hpp>
@@ -174,11 +176,39 @@ public:
     // As read(name), and checks the shape.
     template <class T>
     tensor<T, cpu> read(std::string_view name, const shape_type& expected) const {
-        const tensor_entry& e = entry(name);
-        if (e.shape != expected)
-            fail<shape_error>("{}: tensor '{}' has shape {}, expected {}", path().string(), name, e.shape,
-                              expected);
+        entry(name, expected);
         return read<T>(name);
+    }
+    // Into `destination`, which holds as many elements as `expected`.
+    template <class T>
+    void read(std::string_view name, const shape_type& expected, T* destination) const {
+        read_into(entry(name, expected), destination);
+    }
+
+    // Tensor `name`, of shape `expected`, into `destination` in bfloat16: a BF16 tensor as stored,
+    // another floating one rounded (cpu/bfloat16.hpp) a block at a time, never whole in float.
+    void read_bfloat16(std::string_view name, const shape_type& expected, bfloat16* destination) const {
+        const tensor_entry& e = entry(name, expected);
+        if (e.type == dtype::bf16) return read_into(e, destination);
+        if (!info(e.type).floating)
+            fail<format_error>("{}: tensor '{}' has dtype {}, expected a floating-point dtype",
+                               path().string(), e.name, io::name(e.type));
+        const std::byte* source = bytes(e).data();
+        const std::size_t step = info(e.type).bytes;
+        constexpr index block = 1 << 14;
+        std::array<float, block> values;
+        for (index first = 0; first < e.elements(); first += block) {
+            const index count = std::min(block, e.elements() - first);
+            for (index i = 0; i < count; ++i)
+                values[i] = detail::load_element<float>(e.type, source + (first + i) * step);
+            round_to_bfloat16(cpu{}, values.data(), destination + first, count);
+        }
+    }
+
+    // Tensor e's bytes will not be read again: the memory they hold is given back (io/mapped_file.hpp).
+    void release(const tensor_entry& e) const {
+        file_.release(static_cast<std::size_t>(data_.data() - file_.bytes().data()) + e.begin,
+                      e.end - e.begin);
     }
 
     template <class T>
@@ -198,6 +228,14 @@ public:
     }
 
 private:
+    const tensor_entry& entry(std::string_view name, const shape_type& expected) const {
+        const tensor_entry& e = entry(name);
+        if (e.shape != expected)
+            fail<shape_error>("{}: tensor '{}' has shape {}, expected {}", path().string(), name, e.shape,
+                              expected);
+        return e;
+    }
+
     const tensor_entry* find(std::string_view name) const {
         for (const auto& e : entries_)
             if (e.name == name) return &e;

@@ -13,8 +13,6 @@
 #include <optional>
 #include <string>
 
-#include <loramoe/core/parameters.hpp>
-#include <loramoe/core/tensor_layout.hpp>
 #include <loramoe/cpu/swiglu.hpp>
 #include <loramoe/llama/config.hpp>
 #include <loramoe/llama/projection.hpp>
@@ -66,9 +64,9 @@ public:
         tensor<T, Backend> dgate, dup, dact;          // (M, F)
     };
 
-    // `base` holds the model's weights at the offsets of `layout` (grads null when frozen); adapters,
-    // when given, are created unbound: bind them with for_each_adapter.
-    llama_block(const llama_config& config, index layer, const tensor_layout& layout, parameter_slice<T> base,
+    // `base` says where the model's weights are; adapters, when given, are created unbound: bind them
+    // with for_each_adapter.
+    llama_block(const llama_config& config, index layer, const base_weight_map<T>& base,
                 const std::optional<moe::adapter_config>& adapters,
                 const nn::rotary_embedding<T, Backend>* rotary, std::uint64_t seed)
         : layer_(layer),
@@ -77,10 +75,8 @@ public:
           rotary_(rotary),
           attention_{config.num_attention_heads, config.num_key_value_heads, config.head_dim} {
         const std::string prefix = layer_prefix(layer);
-        auto values = [&](const std::string& name) { return base.values + layout.at(prefix + name).offset; };
-        auto grads = [&](const std::string& name) {
-            return base.grads ? base.grads + layout.at(prefix + name).offset : nullptr;
-        };
+        auto values = [&](const std::string& name) { return base.values(prefix + name); };
+        auto grads = [&](const std::string& name) { return base.grads(prefix + name); };
         input_norm_ = {values("input_layernorm.weight"), grads("input_layernorm.weight"),
                        static_cast<T>(config.rms_norm_eps)};
         post_norm_ = {values("post_attention_layernorm.weight"), grads("post_attention_layernorm.weight"),
@@ -88,8 +84,7 @@ public:
         for (block_linear linear : block_linears) {
             const std::string name = module_name(linear);
             const auto [out, in] = linear_shape(config, linear);
-            nn::linear_weights<T> weights{matrix_view<const T>(values(name + ".weight"), out, in)};
-            weights.weight_grad = grads(name + ".weight");
+            nn::linear_weights<T> weights = base.matrix(prefix + name + ".weight", out, in);
             if (has_bias(config, linear)) {
                 weights.bias = values(name + ".bias");
                 weights.bias_grad = grads(name + ".bias");

@@ -6,10 +6,11 @@
 //   lbc   = sum over the adapted linears of their LBC over the batch              (0 when lbc_weight = 0)
 //   loss  = ce + lbc_weight * lbc
 //
-// The base weights live in one buffer by their HF names (nn/llama_weights.hpp); they are frozen and
+// The base weights live in one buffer by their HF names (llama/weights.hpp); they are frozen and
 // get no gradient memory unless model_options::train_base (full fine-tuning). Adapter parameters
 // live in a second buffer. Backward accumulates d loss into the gradients of whatever is trainable.
-// A frozen base in float on the CPU can run its products in bfloat16: hold_frozen_weights_in_bf16.
+// A frozen base in float on the CPU may hold its matrices in bfloat16 instead (base_in_bf16), and a
+// model may keep only the blocks' inputs for backward and run each block again there (recompute).
 
 #include <algorithm>
 #include <cmath>
@@ -20,7 +21,7 @@
 
 #include <loramoe/core/parameters.hpp>
 #include <loramoe/core/tensor_layout.hpp>
-#include <loramoe/cpu/bf16_weight.hpp>
+#include <loramoe/cpu/bfloat16.hpp>
 #include <loramoe/cpu/cross_entropy.hpp>
 #include <loramoe/cpu/embedding.hpp>
 #include <loramoe/llama/block.hpp>
@@ -38,6 +39,15 @@ namespace loramoe::llama {
 struct model_options {
     bool train_base = false;  // full fine-tuning: every base weight gets a gradient
     std::uint64_t seed = 0;   // of the adapters' dropout masks
+    // The frozen matrices (the embedding, every linear, the LM head) held once, in bfloat16, in the
+    // checkpoint's own layout: half of float's memory, products in bfloat16 with float sums
+    // (cpu/bf16_gemm.hpp: about twice as fast with AVX512-BF16), at bfloat16's accuracy; a BF16
+    // checkpoint's values exactly. Norms and biases stay in float. CPU, float, frozen base only.
+    bool base_in_bf16 = false;
+    // Activation checkpointing: forward keeps each block's input only, and backward runs each block's
+    // forward again, with the same dropout masks, before its backward: the same gradients, with one
+    // block's activations in memory instead of all of them, for a third more work.
+    bool recompute = false;
 };
 
 struct model_losses {
@@ -58,11 +68,13 @@ public:
         tensor<std::int64_t, Backend> ids, positions, targets;  // (M)
         tensor<T, Backend> attention_mask;                      // (M)
         std::vector<tensor<T, Backend>> hidden;  // L + 1 of (M, D): the blocks' inputs, then the last output
-        std::vector<typename block_type::saved> blocks;
+        std::vector<typename block_type::saved> blocks;  // L, or none with model_options::recompute
+        bool training = false;                           // the forward's mode, for a recompute
         typename nn::rms_norm<T, Backend>::saved final_norm;
-        tensor<T, Backend> normed;             // (M, D)
-        tensor<T, Backend> logits;             // (M, V)
-        std::vector<std::int64_t> task_types;  // (B), on the host, for the LBC
+        tensor<T, Backend> normed;                 // (M, D)
+        tensor<T, Backend> logits;                 // (M, V)
+        std::vector<std::int64_t> task_types;      // (B), on the host, for the LBC
+        std::vector<std::uint64_t> dropout_calls;  // with recompute: the adapters' draws before forward
         sequence_context<T> context;
         model_losses losses;
     };
@@ -72,6 +84,9 @@ public:
         tensor<T, Backend> dlogits;             // (M, V)
         tensor<T, Backend> dnormed, dh;         // (M, D)
         typename block_type::workspace blocks;  // shared by every block
+        // With model_options::recompute: one block's saved state at a time, and its output.
+        typename block_type::saved block;
+        tensor<T, Backend> block_output;  // (M, D)
     };
 
     llama_model(const llama_config& config, std::optional<moe::adapter_config> adapters = std::nullopt,
@@ -79,13 +94,26 @@ public:
         : config_(config),
           adapter_config_(std::move(adapters)),
           options_(options),
-          layout_(llama_weight_layout(config)),
+          layout_(
+              llama_weight_layout(config, options.base_in_bf16 ? weight_kind::vectors : weight_kind::all)),
+          bf16_layout_(options.base_in_bf16 ? llama_weight_layout(config, weight_kind::matrices)
+                                            : tensor_layout{}),
           base_(layout_.total(), options.train_base),
           rotary_(config.head_dim, config.rope_theta) {
         config_.validate();
         if (adapter_config_) adapter_config_->validate();
+        if (options_.base_in_bf16) {
+            if (!std::is_same_v<T, float> || !std::is_same_v<Backend, cpu>)
+                fail<value_error>("a base held in bfloat16 runs on the CPU in float: not on {} in {}",
+                                  Backend::name, sizeof(T) == 8 ? "double" : "float");
+            if (options_.train_base)
+                fail<value_error>(
+                    "a base held in bfloat16 is frozen: this model trains its base weights (train_base, full "
+                    "fine-tuning), which must stay in float");
+            bf16_base_.resize({bf16_layout_.total()});
+        }
         for (index l = 0; l < config_.num_hidden_layers; ++l)
-            blocks_.emplace_back(config_, l, layout_, base_.all(), adapter_config_, &rotary_,
+            blocks_.emplace_back(config_, l, weight_map(), adapter_config_, &rotary_,
                                  options_.seed + 1000 * static_cast<std::uint64_t>(l));
         index adapter_parameters = 0;
         for_each_adapter(
@@ -114,42 +142,11 @@ public:
     parameter_buffer<T, Backend>& adapters() { return adapters_; }
     const parameter_buffer<T, Backend>& adapters() const { return adapters_; }
 
-    // The frozen base's products in bfloat16 (cpu/bf16_weight.hpp, cpu/bf16_gemm.hpp): every linear of
-    // every block and the LM head, their W rounded to bfloat16 (to nearest even: a BF16 checkpoint's
-    // values exactly) and packed once for AVX512-BF16 products with float sums; activations are rounded
-    // to bfloat16 as they enter these products. The float weights stay (files, the embedding). Faster
-    // on the products at bfloat16's accuracy (docs/performance.md measures both).
-    // `layouts`: forward_and_input_gradient to train adapters, forward alone (half the memory) to
-    // evaluate or generate. Call after the base weights are loaded: io::load_base_weights packs again
-    // when they are replaced. Not with train_base: trained weights must stay exact floats.
-    // (A template, so that explicit instantiations of other models leave it out.)
-    template <class Float = T>
-    requires(std::is_same_v<Float, float>&& std::is_same_v<Backend, cpu>) void hold_frozen_weights_in_bf16(
-        bf16_layouts layouts = bf16_layouts::forward_and_input_gradient) {
-        if (options_.train_base)
-            fail<value_error>(
-                "bfloat16 frozen weights: this model trains its base weights (train_base, full "
-                "fine-tuning), which must stay in float");
-        release_frozen_bf16();
-        std::vector<bf16_weight> packed;
-        packed.reserve(blocks_.size() * block_linears.size() + 1);
-        for (auto& block : blocks_)
-            for (block_linear which : block_linears)
-                packed.emplace_back(block.linear(which).weights().weight, layouts);
-        packed.emplace_back(lm_head().weight, layouts);
-        frozen_bf16_ = std::move(packed);
-        frozen_bf16_layouts_ = layouts;
-        point_at_frozen_bf16();
-    }
-    // Back to float products (frees the bfloat16 copies).
-    void release_frozen_bf16() {
-        frozen_bf16_.clear();
-        point_at_frozen_bf16();
-    }
-    // The layouts of the bfloat16 copies, or nothing when the products are in the base's own type.
-    std::optional<bf16_layouts> frozen_bf16_layouts() const {
-        return frozen_bf16_.empty() ? std::nullopt : std::optional(frozen_bf16_layouts_);
-    }
+    // The frozen matrices held in bfloat16 (model_options::base_in_bf16), by HF name through
+    // bf16_layout(); both empty otherwise.
+    const tensor_layout& bf16_layout() const { return bf16_layout_; }
+    tensor<bfloat16, cpu>& bf16_base() { return bf16_base_; }
+    const tensor<bfloat16, cpu>& bf16_base() const { return bf16_base_; }
 
     // f(module name, adapter) for every adapter, layer by layer, in a fixed order.
     template <class F>
@@ -168,14 +165,20 @@ public:
         batch.validate(config_.vocab_size);
         prepare(batch, s);
         const index m = batch.rows(), d = config_.hidden_size;
-        s.hidden.resize(static_cast<std::size_t>(config_.num_hidden_layers + 1));
-        s.blocks.resize(static_cast<std::size_t>(config_.num_hidden_layers));
+        s.training = training;
+        s.hidden.resize(blocks_.size() + 1);
+        s.blocks.resize(options_.recompute ? 0 : blocks_.size());
         for (auto& h : s.hidden) h.resize({m, d});
+        if (options_.recompute) s.dropout_calls = dropout_calls();
 
-        embedding_forward(Backend{}, embedding().weight, s.ids.data(), s.hidden[0].matrix());
-        for (std::size_t l = 0; l < blocks_.size(); ++l)
-            blocks_[l].forward(s.hidden[l].matrix(), s.context, s.hidden[l + 1].matrix(), s.blocks[l],
+        embed(s.ids, s.hidden[0].matrix());
+        double lbc = 0;
+        for (std::size_t l = 0; l < blocks_.size(); ++l) {
+            auto& kept = options_.recompute ? scratch.block : s.blocks[l];
+            blocks_[l].forward(s.hidden[l].matrix(), s.context, s.hidden[l + 1].matrix(), kept,
                                scratch.blocks, training);
+            lbc += static_cast<double>(blocks_[l].balance_loss(kept));
+        }
         s.normed.resize({m, d});
         final_norm().forward(s.hidden.back().matrix(), s.normed.matrix(), s.final_norm);
         s.logits.resize({m, config_.vocab_size});
@@ -187,8 +190,7 @@ public:
         if (out.counted_tokens > 0)
             out.ce = cross_entropy_sum(Backend{}, as_const(s.logits.matrix()), s.targets.data()) /
                      static_cast<double>(out.counted_tokens);
-        for (std::size_t l = 0; l < blocks_.size(); ++l)
-            out.lbc += static_cast<double>(blocks_[l].balance_loss(s.blocks[l]));
+        out.lbc = lbc;
         out.loss = out.ce + lbc_weight() * out.lbc;
         return out;
     }
@@ -208,18 +210,24 @@ public:
         final_norm().backward(s.hidden.back().matrix(), scratch.dnormed.matrix(), s.final_norm,
                               scratch.dh.matrix());
         const T weight = static_cast<T>(lbc_weight());
-        for (std::size_t l = blocks_.size(); l-- > 0;)
-            blocks_[l].backward(s.hidden[l].matrix(), s.context, scratch.dh.matrix(), s.blocks[l],
-                                scratch.blocks, weight);
+        for (std::size_t l = blocks_.size(); l-- > 0;) {
+            if (options_.recompute) recompute_block(l, s, scratch);
+            blocks_[l].backward(s.hidden[l].matrix(), s.context, scratch.dh.matrix(),
+                                options_.recompute ? scratch.block : s.blocks[l], scratch.blocks, weight);
+        }
         if (auto e = embedding(); e.weight_grad != nullptr)
             embedding_backward(Backend{}, s.ids.data(), as_const(scratch.dh.matrix()),
                                matrix_view<T>(e.weight_grad, config_.vocab_size, d));
     }
 
-    // f(module name, adapter, its saved state) for every adapter, after forward(batch, s).
+    // f(module name, adapter, its saved state) for every adapter, after forward(batch, s, scratch). With
+    // model_options::recompute each block runs again first, into scratch (its outputs are not kept).
     template <class F>
-    void for_each_adapter_state(saved& s, F&& f) {
-        for (std::size_t l = 0; l < blocks_.size(); ++l) blocks_[l].for_each_adapter_state(s.blocks[l], f);
+    void for_each_adapter_state(saved& s, workspace& scratch, F&& f) {
+        for (std::size_t l = 0; l < blocks_.size(); ++l) {
+            if (options_.recompute) recompute_block(l, s, scratch);
+            blocks_[l].for_each_adapter_state(options_.recompute ? scratch.block : s.blocks[l], f);
+        }
     }
 
     // Greedy decoding with a KV cache: up to max_new_tokens tokens after the prompt, stopping after
@@ -248,7 +256,7 @@ public:
             g.positions = to_backend<Backend>(positions);
             g.hidden.resize({n, config_.hidden_size});
             g.next.resize({n, config_.hidden_size});
-            embedding_forward(Backend{}, embedding().weight, g.ids.data(), g.hidden.matrix());
+            embed(g.ids, g.hidden.matrix());
             for (std::size_t l = 0; l < blocks_.size(); ++l) {
                 blocks_[l].forward_cached(g.hidden.matrix(), g.positions.data(), past, g.cache.keys[l],
                                           g.cache.values[l], g.next.matrix(), g.blocks[l], g.workspace);
@@ -287,37 +295,54 @@ private:
         typename nn::rms_norm<T, Backend>::saved final_norm;
     };
 
-    // Every block linear at its bfloat16 copy (the blocks' linears in order, as frozen_bf16_ holds them),
-    // or at none when there are none. (The LM head finds its copy in lm_head().)
-    void point_at_frozen_bf16() {
-        std::size_t i = 0;
-        for (auto& block : blocks_)
-            for (block_linear which : block_linears) {
-                nn::linear_weights<T> w = block.linear(which).weights();
-                w.frozen_bf16 = frozen_bf16_.empty() ? nullptr : &frozen_bf16_[i++];
-                block.linear(which).set_weights(w);
-            }
-    }
-
-    nn::linear_weights<T> weights_of(const std::string& name, index rows, index cols) {
-        const index offset = layout_.at(name).offset;
-        nn::linear_weights<T> w{matrix_view<const T>(base_.values().data() + offset, rows, cols)};
-        if (options_.train_base) w.weight_grad = base_.grads().data() + offset;
-        return w;
-    }
+    base_weight_map<T> weight_map() { return {layout_, base_.all(), bf16_layout_, bf16_base_.data()}; }
     nn::linear_weights<T> embedding() {
-        return weights_of("model.embed_tokens.weight", config_.vocab_size, config_.hidden_size);
+        return weight_map().matrix("model.embed_tokens.weight", config_.vocab_size, config_.hidden_size);
     }
     nn::linear_weights<T> lm_head() {
-        nn::linear_weights<T> w = config_.tie_word_embeddings
-                                      ? embedding()
-                                      : weights_of("lm_head.weight", config_.vocab_size, config_.hidden_size);
-        if (!frozen_bf16_.empty()) w.frozen_bf16 = &frozen_bf16_.back();
-        return w;
+        return config_.tie_word_embeddings
+                   ? embedding()
+                   : weight_map().matrix("lm_head.weight", config_.vocab_size, config_.hidden_size);
     }
     nn::rms_norm<T, Backend> final_norm() {
-        const auto w = weights_of("model.norm.weight", 1, config_.hidden_size);
-        return {w.weight.data, w.weight_grad, static_cast<T>(config_.rms_norm_eps)};
+        const auto map = weight_map();
+        return {map.values("model.norm.weight"), map.grads("model.norm.weight"),
+                static_cast<T>(config_.rms_norm_eps)};
+    }
+
+    // out (n, D) = the rows of the embedding at ids (n).
+    void embed(const tensor<std::int64_t, Backend>& ids, matrix_view<T> out) {
+        const nn::linear_weights<T> table = embedding();
+        if constexpr (std::is_same_v<T, float> && std::is_same_v<Backend, cpu>)
+            if (table.frozen_bf16.data != nullptr)
+                return embedding_forward(cpu{}, table.frozen_bf16, ids.data(), out);
+        embedding_forward(Backend{}, table.weight, ids.data(), out);
+    }
+
+    // Every adapter's dropout draws so far, in for_each_adapter's order.
+    std::vector<std::uint64_t> dropout_calls() {
+        std::vector<std::uint64_t> calls;
+        for_each_adapter([&](const std::string&, adapter_type& a) { calls.push_back(a.dropout_calls()); });
+        return calls;
+    }
+
+    // Block l's forward again, as forward ran it, into scratch.block: its adapters draw the dropout
+    // masks of that forward again (their counts set back to s.dropout_calls, then restored).
+    void recompute_block(std::size_t l, const saved& s, workspace& scratch) {
+        std::size_t first = 0;
+        for (std::size_t b = 0; b < l; ++b)
+            blocks_[b].for_each_adapter([&](const std::string&, adapter_type&) { ++first; });
+        std::vector<std::uint64_t> now;
+        blocks_[l].for_each_adapter([&](const std::string&, adapter_type& a) {
+            now.push_back(a.dropout_calls());
+            a.set_dropout_calls(s.dropout_calls[first + now.size() - 1]);
+        });
+        scratch.block_output.resize({s.hidden[l].dim(0), config_.hidden_size});
+        blocks_[l].forward(s.hidden[l].matrix(), s.context, scratch.block_output.matrix(), scratch.block,
+                           scratch.blocks, s.training);
+        std::size_t i = 0;
+        blocks_[l].for_each_adapter(
+            [&](const std::string&, adapter_type& a) { a.set_dropout_calls(now[i++]); });
     }
 
     static index counted_tokens(const token_batch& batch) {
@@ -359,13 +384,13 @@ private:
     llama_config config_;
     std::optional<moe::adapter_config> adapter_config_;
     model_options options_;
-    tensor_layout layout_;
+    tensor_layout layout_;       // the base's weights in T: all, or the vectors with base_in_bf16
+    tensor_layout bf16_layout_;  // the matrices with base_in_bf16
     parameter_buffer<T, Backend> base_;
+    tensor<bfloat16, cpu> bf16_base_;
     parameter_buffer<T, Backend> adapters_;
     nn::rotary_embedding<T, Backend> rotary_;
     std::vector<block_type> blocks_;
-    std::vector<bf16_weight> frozen_bf16_;  // the blocks' linears in order, then the LM head; empty: none
-    bf16_layouts frozen_bf16_layouts_ = bf16_layouts::forward;
     generation_state generation_;
 };
 

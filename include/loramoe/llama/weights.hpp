@@ -7,14 +7,19 @@
 //   model.layers.{l}.mlp.{gate,up,down}_proj.weight  (+ .bias with mlp_bias)
 //   model.norm.weight                                       (D)
 //   lm_head.weight                                          (V, D), absent with tie_word_embeddings
+// A model that holds its frozen matrices in bfloat16 keeps two such layouts: the matrices (the
+// embedding, the linears, the LM head) in one buffer of bfloat16, the vectors (norms, biases) in one of T.
 
 #include <array>
 #include <string>
 
 #include <fmt/format.h>
 
+#include <loramoe/core/parameters.hpp>
 #include <loramoe/core/tensor_layout.hpp>
+#include <loramoe/cpu/bfloat16.hpp>
 #include <loramoe/llama/config.hpp>
+#include <loramoe/nn/linear.hpp>
 
 namespace loramoe::llama {
 
@@ -62,23 +67,58 @@ inline bool has_bias(const llama_config& c, block_linear linear) {
     return attention ? c.attention_bias : c.mlp_bias;
 }
 
-inline tensor_layout llama_weight_layout(const llama_config& c) {
+// Which weights a layout lists: all, or the matrices (rank 2) or the vectors (rank 1) alone.
+enum class weight_kind { all, matrices, vectors };
+
+inline tensor_layout llama_weight_layout(const llama_config& c, weight_kind kind = weight_kind::all) {
     tensor_layout layout;
-    layout.add("model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
+    auto add = [&](std::string name, shape_type shape) {
+        const bool matrix = shape.size() == 2;
+        if (kind == weight_kind::all || (kind == weight_kind::matrices) == matrix)
+            layout.add(std::move(name), std::move(shape));
+    };
+    add("model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
     for (index l = 0; l < c.num_hidden_layers; ++l) {
         const std::string p = layer_prefix(l);
-        layout.add(p + "input_layernorm.weight", {c.hidden_size});
+        add(p + "input_layernorm.weight", {c.hidden_size});
         for (block_linear linear : block_linears) {
-            if (linear == block_linear::gate)
-                layout.add(p + "post_attention_layernorm.weight", {c.hidden_size});
+            if (linear == block_linear::gate) add(p + "post_attention_layernorm.weight", {c.hidden_size});
             const auto [out, in] = linear_shape(c, linear);
-            layout.add(p + module_name(linear) + ".weight", {out, in});
-            if (has_bias(c, linear)) layout.add(p + module_name(linear) + ".bias", {out});
+            add(p + module_name(linear) + ".weight", {out, in});
+            if (has_bias(c, linear)) add(p + module_name(linear) + ".bias", {out});
         }
     }
-    layout.add("model.norm.weight", {c.hidden_size});
-    if (!c.tie_word_embeddings) layout.add("lm_head.weight", {c.vocab_size, c.hidden_size});
+    add("model.norm.weight", {c.hidden_size});
+    if (!c.tie_word_embeddings) add("lm_head.weight", {c.vocab_size, c.hidden_size});
     return layout;
 }
+
+// Where a model's base weights are, by HF name: in T at the offsets of `layout` in `base` (their
+// gradients too, unless frozen), or, for the matrices of a base held in bfloat16, at the offsets of
+// `bf16_layout` in `bf16`.
+template <class T>
+struct base_weight_map {
+    const tensor_layout& layout;
+    parameter_slice<T> base;
+    const tensor_layout& bf16_layout;
+    const bfloat16* bf16 = nullptr;
+
+    T* values(const std::string& name) const { return base.values + layout.at(name).offset; }
+    T* grads(const std::string& name) const {
+        return base.grads ? base.grads + layout.at(name).offset : nullptr;
+    }
+
+    // The matrix `name` (rows, cols) as a linear's weight, without its bias.
+    nn::linear_weights<T> matrix(const std::string& name, index rows, index cols) const {
+        nn::linear_weights<T> w;
+        if (const named_tensor* t = bf16_layout.find(name))
+            w.frozen_bf16 = matrix_view<const bfloat16>(bf16 + t->offset, rows, cols);
+        else {
+            w.weight = matrix_view<const T>(values(name), rows, cols);
+            w.weight_grad = grads(name);
+        }
+        return w;
+    }
+};
 
 }  // namespace loramoe::llama

@@ -135,7 +135,10 @@ public:
     }
 
     void set_base(const base_linear<T>& base) {
-        if (!base.empty()) require_shape(base.weight, out_features(), in_features(), "base weight W0");
+        if (base.frozen_bf16.data != nullptr)
+            require_shape(base.frozen_bf16, out_features(), in_features(), "base weight W0 (bfloat16)");
+        else if (!base.empty())
+            require_shape(base.weight, out_features(), in_features(), "base weight W0");
         base_ = base;
     }
 

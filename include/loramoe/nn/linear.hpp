@@ -6,9 +6,8 @@
 //              dW += dy^T x,  db += sum_t dy     (only where gradient pointers are given: frozen
 //                                                 weights cost no gradient memory)
 //
-// A frozen W may also be held in bfloat16 (cpu/bf16_weight.hpp; float on the CPU only): its products
-// then run in bfloat16 with float sums (cpu/bf16_gemm.hpp), and `weight` keeps the float values for
-// everything else (saving, the embedding lookup of a tied LM head).
+// A frozen W may be held in bfloat16 instead (float on the CPU only; as a checkpoint stores it, and in
+// half the memory): its products then run in bfloat16 with float sums (cpu/bf16_gemm.hpp).
 
 #include <type_traits>
 
@@ -23,31 +22,31 @@ namespace loramoe::nn {
 
 template <class T>
 struct linear_weights {
-    matrix_view<const T> weight;  // (d_out, d_in); empty: no linear at all
-    const T* bias = nullptr;      // (d_out) or null
-    T* weight_grad = nullptr;     // (d_out, d_in) or null: frozen
-    T* bias_grad = nullptr;       // (d_out) or null
-    const bf16_weight* frozen_bf16 =
-        nullptr;  // W in bfloat16 for the products, or null (float on the CPU only)
+    matrix_view<const T> weight;                // (d_out, d_in), or empty
+    const T* bias = nullptr;                    // (d_out) or null
+    T* weight_grad = nullptr;                   // (d_out, d_in) or null: frozen
+    T* bias_grad = nullptr;                     // (d_out) or null
+    matrix_view<const bfloat16> frozen_bf16{};  // (d_out, d_in) in weight's place, frozen, or empty
 
-    bool empty() const { return weight.data == nullptr; }
-    index in_features() const { return weight.cols; }
-    index out_features() const { return weight.rows; }
+    // Neither: no linear at all.
+    bool empty() const { return weight.data == nullptr && frozen_bf16.data == nullptr; }
+    index in_features() const { return frozen_bf16.data ? frozen_bf16.cols : weight.cols; }
+    index out_features() const { return frozen_bf16.data ? frozen_bf16.rows : weight.rows; }
 };
 
 namespace detail {
 
-// c = alpha a op(W) + beta c by the weight's bfloat16 copy when it has one, else by W itself.
+// c = alpha a op(W) + beta c, W in bfloat16 or in T.
 template <class T, class Backend>
 void weight_product(Backend, const linear_weights<T>& w, T alpha, matrix_view<const T> a, transpose op_w,
                     T beta, matrix_view<T> c) {
     if constexpr (std::is_same_v<T, float> && std::is_same_v<Backend, cpu>) {
-        if (w.frozen_bf16 != nullptr) {
-            gemm(cpu{}, alpha, a, *w.frozen_bf16, op_w, beta, c);
+        if (w.frozen_bf16.data != nullptr) {
+            gemm(cpu{}, alpha, a, w.frozen_bf16, op_w, beta, c);
             return;
         }
     } else {
-        LORAMOE_ASSERT(w.frozen_bf16 == nullptr);
+        LORAMOE_ASSERT(w.frozen_bf16.data == nullptr);
     }
     gemm(Backend{}, alpha, a, transpose::no, w.weight, op_w, beta, c);
 }

@@ -93,32 +93,35 @@ namespace detail {
 // Adds the gates of the batch's real tokens (from the last forward) to each router's sums per task.
 template <class T, class Backend>
 void add_router_usage(llama::llama_model<T, Backend>& model,
-                      typename llama::llama_model<T, Backend>::saved& saved, const llama::token_batch& batch,
-                      std::map<std::string, std::size_t>& router_index, std::vector<router_usage>& routers) {
-    model.for_each_adapter_state(saved, [&](const std::string& module, auto& adapter, auto& state) {
-        if (!adapter.has_router()) return;
-        auto [it, fresh] = router_index.try_emplace(module, routers.size());
-        if (fresh) {
-            const auto* lbc = std::get_if<moe::balance::lbc>(&adapter.balance());
-            router_usage usage;
-            usage.module = module;
-            usage.expert_types = lbc && !lbc->expert_types.empty()
-                                     ? lbc->expert_types
-                                     : moe::official_expert_types(adapter.experts());
-            routers.push_back(std::move(usage));
-        }
-        router_usage& usage = routers[it->second];
-        const tensor<T, cpu> gates = to_host(state.gates);
-        for (index row = 0; row < batch.rows(); ++row) {
-            if (batch.attention_mask[static_cast<std::size_t>(row)] == 0) continue;
-            const std::int64_t task = batch.task_types[static_cast<std::size_t>(row / batch.tokens)];
-            auto& sums = usage.mean_gate[task];
-            sums.resize(static_cast<std::size_t>(adapter.experts()), 0.0);
-            for (index n = 0; n < adapter.experts(); ++n)
-                sums[static_cast<std::size_t>(n)] += gates.matrix()(row, n);
-            usage.tokens[task] += 1;
-        }
-    });
+                      typename llama::llama_model<T, Backend>::saved& saved,
+                      typename llama::llama_model<T, Backend>::workspace& workspace,
+                      const llama::token_batch& batch, std::map<std::string, std::size_t>& router_index,
+                      std::vector<router_usage>& routers) {
+    model.for_each_adapter_state(
+        saved, workspace, [&](const std::string& module, auto& adapter, auto& state) {
+            if (!adapter.has_router()) return;
+            auto [it, fresh] = router_index.try_emplace(module, routers.size());
+            if (fresh) {
+                const auto* lbc = std::get_if<moe::balance::lbc>(&adapter.balance());
+                router_usage usage;
+                usage.module = module;
+                usage.expert_types = lbc && !lbc->expert_types.empty()
+                                         ? lbc->expert_types
+                                         : moe::official_expert_types(adapter.experts());
+                routers.push_back(std::move(usage));
+            }
+            router_usage& usage = routers[it->second];
+            const tensor<T, cpu> gates = to_host(state.gates);
+            for (index row = 0; row < batch.rows(); ++row) {
+                if (batch.attention_mask[static_cast<std::size_t>(row)] == 0) continue;
+                const std::int64_t task = batch.task_types[static_cast<std::size_t>(row / batch.tokens)];
+                auto& sums = usage.mean_gate[task];
+                sums.resize(static_cast<std::size_t>(adapter.experts()), 0.0);
+                for (index n = 0; n < adapter.experts(); ++n)
+                    sums[static_cast<std::size_t>(n)] += gates.matrix()(row, n);
+                usage.tokens[task] += 1;
+            }
+        });
 }
 
 // The loss over the examples in batches, and the routers' mean gates per task.
@@ -139,7 +142,7 @@ void evaluate_loss_and_routing(llama::llama_model<T, Backend>& model,
         const llama::model_losses losses = model.forward(batch, saved, workspace);
         ce_sum += losses.ce * static_cast<double>(losses.counted_tokens);
         result.counted_tokens += losses.counted_tokens;
-        add_router_usage(model, saved, batch, router_index, result.routers);
+        add_router_usage(model, saved, workspace, batch, router_index, result.routers);
     }
     for (auto& usage : result.routers)
         for (auto& [task, sums] : usage.mean_gate)

@@ -1,0 +1,137 @@
+// Activation checkpointing (model_options::recompute): forward keeps the blocks' inputs only, and
+// backward runs each block again. The losses and every gradient are those of the model that keeps its
+// activations, bit for bit, in training mode with dropout (the recomputed forward draws the masks of
+// the forward it replays, and the next step draws fresh ones, as without recompute), with a trained
+// base, and with a base held in bfloat16; and the adapters' states handed out after a forward.
+
+#include "test_support.hpp"
+
+#include <vector>
+
+#include <loramoe/loramoe.hpp>
+
+namespace recompute_test {
+
+using namespace loramoe;
+using loramoe::index;
+
+llama::llama_config config() {
+    llama::llama_config c;
+    c.vocab_size = 41;
+    c.hidden_size = 32;
+    c.intermediate_size = 48;
+    c.num_hidden_layers = 3;
+    c.num_attention_heads = 4;
+    c.num_key_value_heads = 2;
+    c.head_dim = 8;
+    return c;
+}
+
+moe::adapter_config adapters() {
+    moe::adapter_config a;
+    a.experts = 4;
+    a.rank = 2;
+    a.dropout = 0.25;
+    a.lbc_weight = 0.1;
+    a.target_modules = {"q_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    return a;
+}
+
+llama::token_batch batch(index step) {
+    llama::token_batch b;
+    b.samples = 2;
+    b.tokens = 9;
+    for (index i = 0; i < b.samples * b.tokens; ++i) {
+        b.input_ids.push_back((5 * i + 3 * step + 1) % 41);
+        b.attention_mask.push_back(i < 15 ? 1 : 0);
+        b.labels.push_back(i % 3 != 0 && i < 15 ? (5 * i + 2) % 41 : -100);
+    }
+    b.task_types = {0, 1};
+    return b;
+}
+
+struct run {
+    std::vector<double> losses;
+    std::vector<float> adapter_gradients, base_gradients;
+};
+
+// Three training steps' forward and backward (gradients accumulated), on a model made from `options`.
+template <class T>
+run three_steps(llama::model_options options) {
+    llama::llama_model<T> model(config(), adapters(), options);
+    random_generator rng(17);
+    for (T& v : model.base().values().span()) v = static_cast<T>(0.3 * rng.uniform(-1, 1));
+    for (T& v : model.adapters().values().span()) v = static_cast<T>(0.3 * rng.uniform(-1, 1));
+    if (options.base_in_bf16)
+        for (bfloat16& v : model.bf16_base().span()) v = to_bfloat16(static_cast<float>(0.3 * rng.uniform(-1, 1)));
+    typename llama::llama_model<T>::saved saved;
+    typename llama::llama_model<T>::workspace workspace;
+    run out;
+    for (index step = 0; step < 3; ++step) {
+        out.losses.push_back(model.forward(batch(step), saved, workspace, true).loss);
+        model.backward(saved, workspace);
+    }
+    for (T g : model.adapters().grads().span()) out.adapter_gradients.push_back(static_cast<float>(g));
+    if (model.base().has_grads())
+        for (T g : model.base().grads().span()) out.base_gradients.push_back(static_cast<float>(g));
+    return out;
+}
+
+template <class T>
+void check_same(llama::model_options options) {
+    const run kept = three_steps<T>(options);
+    options.recompute = true;
+    const run recomputed = three_steps<T>(options);
+    CHECK(recomputed.losses == kept.losses);
+    CHECK(recomputed.adapter_gradients == kept.adapter_gradients);
+    CHECK(recomputed.base_gradients == kept.base_gradients);
+    CHECK(kept.losses[0] != kept.losses[1]);  // the steps differ
+}
+
+TEST_CASE("recompute: the losses and gradients of kept activations, bit for bit, with dropout") {
+    SUBCASE("float") { check_same<float>({.seed = 4}); }
+    SUBCASE("double") { check_same<double>({.seed = 4}); }
+    SUBCASE("a trained base") { check_same<float>({.train_base = true, .seed = 4}); }
+    SUBCASE("a base held in bfloat16") { check_same<float>({.seed = 4, .base_in_bf16 = true}); }
+}
+
+TEST_CASE("recompute: dropout masks really differ between steps, so the replay is what keeps them") {
+    // The same model without dropout gives other gradients: the masks are in play.
+    llama::llama_model<float> with(config(), adapters(), {.seed = 4, .recompute = true});
+    auto plain = adapters();
+    plain.dropout = 0;
+    llama::llama_model<float> without(config(), plain, {.seed = 4, .recompute = true});
+    for (auto* model : {&with, &without}) {
+        random_generator rng(1);
+        for (float& v : model->base().values().span()) v = static_cast<float>(0.3 * rng.uniform(-1, 1));
+        for (float& v : model->adapters().values().span()) v = static_cast<float>(0.3 * rng.uniform(-1, 1));
+    }
+    llama::llama_model<float>::saved s;
+    llama::llama_model<float>::workspace w;
+    with.forward(batch(0), s, w, true);
+    with.backward(s, w);
+    without.forward(batch(0), s, w, true);
+    without.backward(s, w);
+    const auto g1 = with.adapters().grads().span(), g2 = without.adapters().grads().span();
+    CHECK_FALSE(std::equal(g1.begin(), g1.end(), g2.begin()));
+}
+
+TEST_CASE("recompute: the adapters' states of a forward are those of kept activations, the blocks run again") {
+    std::vector<std::vector<float>> gates[2];
+    for (bool recompute : {false, true}) {
+        llama::llama_model<float> model(config(), adapters(), {.seed = 4, .recompute = recompute});
+        random_generator rng(9);
+        for (float& v : model.base().values().span()) v = static_cast<float>(0.3 * rng.uniform(-1, 1));
+        for (float& v : model.adapters().values().span()) v = static_cast<float>(0.3 * rng.uniform(-1, 1));
+        llama::llama_model<float>::saved saved;
+        llama::llama_model<float>::workspace workspace;
+        model.forward(batch(0), saved, workspace, true);
+        model.for_each_adapter_state(saved, workspace, [&](const std::string&, auto&, auto& state) {
+            gates[recompute].emplace_back(state.gates.span().begin(), state.gates.span().end());
+        });
+    }
+    CHECK(gates[0].size() == 15);
+    CHECK(gates[1] == gates[0]);
+}
+
+}  // namespace recompute_test
