@@ -1,5 +1,12 @@
-// Frozen weights in bfloat16 (cpu/bf16_weight.hpp), multiplied by AVX512-BF16 dot products with float
-// sums (cpu/bf16_gemm.hpp), against the float path of gemm_bench.cpp and ffn_bench.cpp:
+// Frozen weights in bfloat16 (row-major, as checkpoints hold them), multiplied by AVX512-BF16 dot
+// products with float sums (cpu/bf16_gemm.hpp), against the float path of gemm_bench.cpp and
+// ffn_bench.cpp, and against the machine's bfloat16 peak:
+//
+//   BM_bf16_peak/threads:..   VDPBF16PS on registers only, 12 independent chains per thread, on each
+//     thread of an OpenMP team: the most the products can reach (GFLOP/s = 64 flops per instruction:
+//     16 lanes, 2 products and 2 sums each).
+//   BM_read_bandwidth/threads:..   a 2 GiB buffer summed by an OpenMP team: the memory's read rate,
+//     the bound of decoding, which reads every frozen weight once per token (GB/s).
 //
 //   BM_gemm_bf16_cpu/<layout>/M:../N:../K:..   c (M, N) = a (M, K) op(W), M = T tokens, W in bfloat16
 //     forward   y  = x W^T     W (N, K)     (the frozen product)
@@ -21,12 +28,20 @@
 #include <cmath>
 #include <utility>
 
+#include <omp.h>
+
+#include <Eigen/Core>
+
+#if LORAMOE_NATIVE_BF16
+#include <immintrin.h>
+#endif
+
 #include <benchmark/benchmark.h>
 
 #include <loramoe/core/gemm.hpp>
 #include <loramoe/core/gradient_mode.hpp>
 #include <loramoe/cpu/bf16_gemm.hpp>
-#include <loramoe/cpu/bf16_weight.hpp>
+#include <loramoe/cpu/bfloat16.hpp>
 
 #include "bench_support.hpp"
 #include "ffn_case.hpp"
@@ -39,6 +54,61 @@ using loramoe::index;  // not POSIX's index() from <strings.h>
 
 constexpr const char* product_kind = LORAMOE_NATIVE_BF16 ? "AVX512-BF16" : "no AVX512-BF16: float fallback";
 
+#if LORAMOE_NATIVE_BF16
+// VDPBF16PS `rounds` x 12 times on one thread, in 12 chains (more than its latency x throughput).
+__attribute__((noinline)) float dot_chains(index rounds) {
+    __m512 acc[12];
+    for (auto& a : acc) a = _mm512_setzero_ps();
+    const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80), y = (__m512bh)_mm512_set1_epi32(0x3c003c00);
+    for (index r = 0; r < rounds; ++r)
+#pragma GCC unroll 12
+        for (auto& a : acc) a = _mm512_dpbf16_ps(a, x, y);
+    __m512 sum = acc[0];
+    for (int i = 1; i < 12; ++i) sum = _mm512_add_ps(sum, acc[i]);
+    return _mm512_reduce_add_ps(sum);
+}
+
+void BM_bf16_peak(benchmark::State& state) {
+    const int threads = static_cast<int>(state.range(0));
+    const index rounds = index{1} << 24;
+    float sink = 0;
+    for (auto _ : state) {
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+        sink += dot_chains(rounds);
+        benchmark::DoNotOptimize(sink);
+    }
+    const double flops = 64.0 * 12 * static_cast<double>(rounds) * threads;
+    state.counters["GFLOP/s"] =
+        benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_bf16_peak)->ArgName("threads")->DenseRange(1, 2)->UseRealTime()->Unit(benchmark::kMillisecond);
+#endif
+
+void BM_read_bandwidth(benchmark::State& state) {
+    const int threads = static_cast<int>(state.range(0));
+    const index count = index{1} << 29;  // floats: 2 GiB, far past the caches
+    tensor<float> buffer({count});
+    buffer.fill_with(1.0f);
+    const float* values = buffer.data();
+    for (auto _ : state) {
+        float sum = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sum)
+        {
+            const index part = omp_get_thread_num(), parts = omp_get_num_threads();
+            const index first = count * part / parts, last = count * (part + 1) / parts;
+            sum += Eigen::Map<const Eigen::ArrayXf>(values + first, last - first).sum();  // vectorized
+        }
+        benchmark::DoNotOptimize(sum);
+    }
+    state.counters["GB/s"] = benchmark::Counter(4.0 * static_cast<double>(count) * 1e-9,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_read_bandwidth)
+    ->ArgName("threads")
+    ->DenseRange(1, 2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 enum class layout { forward, dx };
 
 void BM_gemm_bf16_cpu(benchmark::State& state, layout l) {
@@ -46,11 +116,10 @@ void BM_gemm_bf16_cpu(benchmark::State& state, layout l) {
     const bool forward = l == layout::forward;
     const auto a = random_normal({m, k}, 1, 1.0);
     const auto w_float = random_normal(forward ? shape_type{n, k} : shape_type{k, n}, 2, 1.0);
-    const bf16_weight w(w_float.matrix(),
-                        forward ? bf16_layouts::forward : bf16_layouts::forward_and_input_gradient);
+    const tensor<bfloat16> w = rounded_to_bfloat16(w_float.matrix());
     tensor<float> c({m, n});
     for (auto _ : state) {
-        gemm(cpu{}, 1.0f, a.matrix(), w, forward ? transpose::yes : transpose::no, 0.0f, c.matrix());
+        gemm(cpu{}, 1.0f, a.matrix(), w.matrix(), forward ? transpose::yes : transpose::no, 0.0f, c.matrix());
         benchmark::DoNotOptimize(c.data());
     }
     set_product_counter(state, m, n, k);
@@ -63,15 +132,18 @@ BENCHMARK_CAPTURE(BM_gemm_bf16_cpu, dx, layout::dx)->Apply(product_shapes);
 // The block's three frozen W in bfloat16, beside an ffn_case whose LoRAMoE linears lose their float base.
 struct bf16_bases {
     ffn_case& block;
-    bf16_weight gate, up, down;  // Wg, Wu (F, d), Wd (d, F)
+    tensor<bfloat16> gate, up, down;  // Wg, Wu (F, d), Wd (d, F)
 
     explicit bf16_bases(ffn_case& c)
-        : block(c), gate(c.gate_proj.w0.matrix()), up(c.up_proj.w0.matrix()), down(c.down_proj.w0.matrix()) {
+        : block(c),
+          gate(rounded_to_bfloat16(c.gate_proj.w0.matrix())),
+          up(rounded_to_bfloat16(c.up_proj.w0.matrix())),
+          down(rounded_to_bfloat16(c.down_proj.w0.matrix())) {
         for (adapted_linear* l : {&c.gate_proj, &c.up_proj, &c.down_proj}) l->layer.set_base({});
     }
 
-    const bf16_weight& of(const adapted_linear& l) const {
-        return &l == &block.gate_proj ? gate : &l == &block.up_proj ? up : down;
+    matrix_view<const bfloat16> of(const adapted_linear& l) const {
+        return (&l == &block.gate_proj ? gate : &l == &block.up_proj ? up : down).matrix();
     }
 
     // y = experts(in) (the layer without base), then y += in W^T.

@@ -4,10 +4,11 @@
     /usr/bin/python3 bench/peers/train_peer.py --model DIR --data FILE --impl official|fused
                      [--steps S] [--warmup 3] [--batch-size 8] [--max-length 256] [--lr 2e-4]
                      [--experts 6] [--rank 4] [--alpha 32] [--blc-alpha 0.1] [--blc-weight 0.1]
-                     [--target-modules gate_proj,up_proj,down_proj] [--threads 2] [--seed 42]
+                     [--target-modules gate_proj,up_proj,down_proj] [--dtype float32|bfloat16]
+                     [--threads 2] [--seed 42]
     /usr/bin/python3 bench/peers/train_peer.py --blas-check [--threads 2]
 
-HF transformers' LlamaForCausalLM (Debian's 4.35.2 on PyTorch 1.13, float32) loaded with from_pretrained,
+HF transformers' LlamaForCausalLM (4.35.2 on Debian's PyTorch 1.13) loaded with from_pretrained in --dtype,
 every base weight frozen, and each target linear of every layer replaced by a LoRAMoE linear in one of two
 forms:
   official  the official LoRAMoE code's forward: the frozen product, the router's softmax, then one
@@ -15,6 +16,16 @@ forms:
             identity, as the official code makes it)
   fused     one product for every A_i and the router, the gates repeated r times over the low-rank
             activations, one product with the concatenated B
+--dtype float32 (the default) holds and computes everything in float32. --dtype bfloat16 is the peer of
+`loramoe train --base-dtype bfloat16`, whose frozen matrices are bf16 and whose adapters float32: the model
+is loaded with torch_dtype=torch.bfloat16, so that the frozen base (embeddings, norms, every matrix,
+lm_head) is held in bf16 and its products, attention and norms run in bf16 as PyTorch runs them on the
+CPU (HF's RMSNorm and attention softmax go through float32 inside, as they do on any device); the
+LoRAMoE adapters' parameters (A, B, the router) stay float32, being the optimizer's master weights (AdamW's
+moments are float32 too), and compute on the linear's input cast to float32, gates and LBC included;
+their output (the gated sum over the experts) is cast to bf16 once and added to the frozen product's.
+The cross-entropy is computed in float32 from the logits cast to float32. The gradient flows back to the
+base's bf16 activations through the casts.
 The loss is HF's shifted cross-entropy over the target tokens plus blc_weight times the sum over the
 adapted linears of the LBC: cv^2 (unbiased variance over mean^2) of each sample's gate mass per expert,
 padding masked out, weighted 1 + delta where the sample's task_type is the expert's type (the first N/2
@@ -23,7 +34,10 @@ no weight decay), linear warm-up over 3 % of the steps then cosine decay, gradie
 `loramoe train` does with its defaults.
 
 Data as `loramoe train` reads it, with the byte tokenizer the folder's tokenizer_config.json names
-(LoramoeByteTokenizer: bytes, BOS 256, EOS 257, PAD 258) and the plain template: BOS + instruction
+(LoramoeByteTokenizer: bytes, BOS 256, EOS 257, PAD 258) and the special ids as `loramoe train` settles
+them (io/tokenizer.hpp): config.json's bos_token_id, first eos_token_id and pad_token_id where it names
+them (bench/make_scaled_checkpoint.py writes LLaMA-2's BOS 1 and EOS 2), else the tokenizer's; and the
+plain template: BOS + instruction
 (+ "\\n" + input), masked out of the loss, then output + EOS; cut to --max-length; batches right-padded.
 One epoch is ceil(examples / batch) steps, each in the order `loramoe train` uses with the same --seed;
 as every B starts at zero on both sides, step 1's cross-entropy is the base model's on the same batch,
@@ -65,35 +79,48 @@ class LoramoeLinear(torch.nn.Module):
         self.impl, self.experts, self.rank, self.scaling = impl, experts, rank, alpha / rank
         self.gates_sink = gates_sink
         d_out, d_in = self.weight.shape
-        # The official initialisation: A and the router as torch.nn.Linear, B zero.
-        a = [torch.nn.Linear(d_in, rank, bias=False) for _ in range(experts)]
-        router = torch.nn.Linear(d_in, experts, bias=False)
+        # The official initialisation: A and the router as torch.nn.Linear, B zero; float32 whatever the
+        # base's dtype (the optimizer's master weights).
+        f32 = torch.float32
+        a = [torch.nn.Linear(d_in, rank, bias=False, dtype=f32) for _ in range(experts)]
+        router = torch.nn.Linear(d_in, experts, bias=False, dtype=f32)
         if impl == "official":
             for i in range(experts):
                 setattr(self, f"lora_A{i}", a[i])
-                setattr(self, f"lora_B{i}", torch.nn.Linear(rank, d_out, bias=False))
+                setattr(self, f"lora_B{i}", torch.nn.Linear(rank, d_out, bias=False, dtype=f32))
                 torch.nn.init.zeros_(getattr(self, f"lora_B{i}").weight)
             self.lora_route = router
             self.lora_dropout = torch.nn.Identity()
         else:
             a_router = torch.cat([m.weight.data for m in a] + [router.weight.data])  # (N r + N, d_in)
             self.a_router = torch.nn.Parameter(a_router)
-            self.b_cat = torch.nn.Parameter(torch.zeros(d_out, experts * rank))  # (d_out, N r)
+            self.b_cat = torch.nn.Parameter(torch.zeros(d_out, experts * rank, dtype=f32))  # (d_out, N r)
 
-    def forward(self, x):  # x (B, T, d_in) -> (B, T, d_out)
+    def forward(self, x):  # x (B, T, d_in) -> (B, T, d_out), in the base's dtype
+        # float32: the adapters add into the frozen product as the official code does. bfloat16: they
+        # compute on x cast to float32, and their float32 sum is cast to bf16 once, then added.
+        mixed = x.dtype != torch.float32
+        xa = x.float()  # x itself when float32
         if self.impl == "official":
             result = F.linear(x, self.weight)
-            gates = torch.softmax(self.lora_route(x), dim=-1, dtype=torch.float32).to(result.dtype)  # (B, T, N)
+            gates = torch.softmax(self.lora_route(xa), dim=-1, dtype=torch.float32)  # (B, T, N)
+            adapter = None if mixed else result
             for i in range(self.experts):
-                expert = getattr(self, f"lora_B{i}")(getattr(self, f"lora_A{i}")(self.lora_dropout(x)))
-                result = result + torch.unsqueeze(gates[:, :, i], -1) * expert * self.scaling
+                expert = getattr(self, f"lora_B{i}")(getattr(self, f"lora_A{i}")(self.lora_dropout(xa)))
+                term = torch.unsqueeze(gates[:, :, i], -1) * expert * self.scaling
+                adapter = term if adapter is None else adapter + term
+            result = (result + adapter.to(result.dtype)) if mixed else adapter
         else:
-            x2 = x.reshape(-1, x.shape[-1])  # (B T, d_in)
-            projected = F.linear(x2, self.a_router)  # (B T, N r + N)
+            x2, xa2 = x.reshape(-1, x.shape[-1]), xa.reshape(-1, x.shape[-1])  # (B T, d_in)
+            projected = F.linear(xa2, self.a_router)  # (B T, N r + N)
             low_rank, logits = projected[:, : self.experts * self.rank], projected[:, self.experts * self.rank :]
             flat_gates = torch.softmax(logits, dim=-1)  # (B T, N)
             repeated = flat_gates.repeat_interleave(self.rank, dim=1)  # (B T, N r)
-            result = torch.addmm(F.linear(x2, self.weight), low_rank * repeated * self.scaling, self.b_cat.t())
+            if mixed:
+                adapter = torch.mm(low_rank * repeated * self.scaling, self.b_cat.t())
+                result = F.linear(x2, self.weight) + adapter.to(x.dtype)
+            else:
+                result = torch.addmm(F.linear(x2, self.weight), low_rank * repeated * self.scaling, self.b_cat.t())
             result = result.view(*x.shape[:-1], -1)
             gates = flat_gates.view(*x.shape[:-1], self.experts)
         self.gates_sink.append(gates)
@@ -110,7 +137,7 @@ def lbc(gates, mask, task_type, expert_type, delta):
     return z.var() / (z.mean() ** 2 + 1e-10)
 
 
-def read_examples(path, max_length):
+def read_examples(path, max_length, bos=BOS, eos=EOS):
     """(ids, labels, task_type) per line, tokenized as `loramoe train` does with the byte tokenizer."""
     examples = []
     for line in Path(path).read_text().splitlines():
@@ -118,20 +145,20 @@ def read_examples(path, max_length):
             continue
         e = json.loads(line)
         if "text" in e:
-            prompt, target = [BOS], list(e["text"].encode()) + [EOS]
+            prompt, target = [bos], list(e["text"].encode()) + [eos]
         else:
             instruction = e.get("instruction", "") + ("\n" + e["input"] if e.get("input") else "")
-            prompt, target = [BOS] + list(instruction.encode()), list(e.get("output", "").encode()) + [EOS]
+            prompt, target = [bos] + list(instruction.encode()), list(e.get("output", "").encode()) + [eos]
         ids = (prompt + target)[:max_length]
         labels = ([-100] * len(prompt) + target)[:max_length]
         examples.append((ids, labels, int(e.get("task_type", 0))))
     return examples
 
 
-def collate(members):
+def collate(members, pad=PAD):
     """Right-padded (B, T) ids, mask and labels, and the (B) task types."""
     width = max(len(ids) for ids, _, _ in members)
-    ids = torch.full((len(members), width), PAD, dtype=torch.long)
+    ids = torch.full((len(members), width), pad, dtype=torch.long)
     mask = torch.zeros((len(members), width), dtype=torch.long)
     labels = torch.full((len(members), width), -100, dtype=torch.long)
     for row, (i, l, _) in enumerate(members):
@@ -162,23 +189,32 @@ def epoch_order(count, seed, epoch):
     return order
 
 
-def batches(examples, batch_size, seed):
+def batches(examples, batch_size, seed, pad=PAD):
     """The batches of each epoch in `loramoe train`'s order, forever."""
     for epoch in itertools.count():
         order = epoch_order(len(examples), seed, epoch)
         for start in range(0, len(order), batch_size):
-            yield collate([examples[i] for i in order[start : start + batch_size]])
+            yield collate([examples[i] for i in order[start : start + batch_size]], pad)
 
 
-def check_tokenizer(model_dir):
-    config = json.loads((Path(model_dir) / "tokenizer_config.json").read_text())
-    if config.get("tokenizer_class") != "LoramoeByteTokenizer":
+def special_ids(model_dir):
+    """(BOS, EOS, PAD) as `loramoe train` settles them: config.json's where it names them, else the byte
+    tokenizer's; the folder must have the byte tokenizer."""
+    tokenizer = json.loads((Path(model_dir) / "tokenizer_config.json").read_text())
+    if tokenizer.get("tokenizer_class") != "LoramoeByteTokenizer":
         sys.exit(f"train_peer: {model_dir} has no LoramoeByteTokenizer (the only tokenizer this peer reads)")
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    eos = config.get("eos_token_id")
+    if isinstance(eos, list):  # HF allows several: the first, as ours
+        eos = eos[0] if eos else None
+    bos = config.get("bos_token_id")
+    pad = config.get("pad_token_id")
+    return (BOS if bos is None else bos), (EOS if eos is None else eos), (PAD if pad is None else pad)
 
 
-def setup_line(threads, blas_check):
+def setup_line(threads, blas_check, dtype):
     line = {"setup": "peer", "torch": torch.__version__, "transformers": transformers.__version__,
-            "threads": threads, "blas": ", ".join(blas_libraries()) or "none found"}
+            "threads": threads, "dtype": dtype, "blas": ", ".join(blas_libraries()) or "none found"}
     if blas_check:
         a, b = torch.randn(512, 4096), torch.randn(4096, 4096)
         ms = median_ms(lambda: torch.mm(a, b), 5, time.perf_counter)
@@ -202,6 +238,8 @@ def main():
     parser.add_argument("--blc-alpha", type=float, default=0.1)
     parser.add_argument("--blc-weight", type=float, default=0.1)
     parser.add_argument("--target-modules", default="gate_proj,up_proj,down_proj")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="the frozen base's dtype; the adapters stay float32 (see above)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--blas-check", action="store_true",
@@ -210,15 +248,15 @@ def main():
 
     set_threads(args.threads)
     torch.manual_seed(args.seed)
-    print(json.dumps(setup_line(torch.get_num_threads(), args.blas_check)), flush=True)
+    print(json.dumps(setup_line(torch.get_num_threads(), args.blas_check, args.dtype)), flush=True)
     if args.blas_check:
         return
     if not (args.model and args.data and args.impl):
         parser.error("--model, --data and --impl are needed to train")
-    check_tokenizer(args.model)
+    bos, eos, pad = special_ids(args.model)
 
     runtime_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Python, PyTorch, transformers
-    model = LlamaForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32)
+    model = LlamaForCausalLM.from_pretrained(args.model, torch_dtype=getattr(torch, args.dtype))
     model.config.use_cache = False
     for p in model.parameters():
         p.requires_grad_(False)
@@ -234,18 +272,21 @@ def main():
     trainable = [p for p in model.parameters() if p.requires_grad]
     expert_type = torch.tensor([1] * (args.experts // 2) + [0] * (args.experts - args.experts // 2))
 
-    examples = read_examples(args.data, args.max_length)
+    examples = read_examples(args.data, args.max_length, bos, eos)
     steps = args.steps or math.ceil(len(examples) / args.batch_size)
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     schedule = get_cosine_schedule_with_warmup(optimizer, math.ceil(0.03 * steps), steps)
-    data = batches(examples, args.batch_size, args.seed)
+    data = batches(examples, args.batch_size, args.seed, pad)
 
     tokens, seconds, first = 0, 0.0, None
     for step in range(1, steps + 1):
         start = time.perf_counter()
         ids, mask, labels, task_type = next(data)
         gates.clear()
-        ce = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        # HF's shifted cross-entropy (mean over the target tokens), in float32 from the logits cast to it
+        # (what HF 4.35 does itself when given the labels), whatever the base's dtype.
+        logits = model(input_ids=ids, attention_mask=mask).logits.float()
+        ce = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1))
         balance = sum(lbc(g, mask, task_type, expert_type, args.blc_alpha) for g in gates) \
             if args.blc_weight else ce * 0
         loss = ce + args.blc_weight * balance
@@ -265,7 +306,8 @@ def main():
             tokens += report["tokens"]
             seconds += elapsed
     print(json.dumps({
-        "impl": args.impl, "steps": steps, "warmup": args.warmup, "batch_size": args.batch_size,
+        "impl": args.impl, "dtype": args.dtype, "steps": steps, "warmup": args.warmup,
+        "batch_size": args.batch_size,
         "adapted_linears": adapted, "trainable_parameters": sum(p.numel() for p in trainable),
         "tokens": tokens, "seconds": round(seconds, 3),
         "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
