@@ -63,7 +63,8 @@ run three_steps(llama::model_options options) {
     for (T& v : model.base().values().span()) v = static_cast<T>(0.3 * rng.uniform(-1, 1));
     for (T& v : model.adapters().values().span()) v = static_cast<T>(0.3 * rng.uniform(-1, 1));
     if (options.base_in_bf16)
-        for (bfloat16& v : model.bf16_base().span()) v = to_bfloat16(static_cast<float>(0.3 * rng.uniform(-1, 1)));
+        for (bfloat16& v : model.bf16_base().span())
+            v = to_bfloat16(static_cast<float>(0.3 * rng.uniform(-1, 1)));
     typename llama::llama_model<T>::saved saved;
     typename llama::llama_model<T>::workspace workspace;
     run out;
@@ -89,10 +90,18 @@ void check_same(llama::model_options options) {
 }
 
 TEST_CASE("recompute: the losses and gradients of kept activations, bit for bit, with dropout") {
-    SUBCASE("float") { check_same<float>({.seed = 4}); }
-    SUBCASE("double") { check_same<double>({.seed = 4}); }
-    SUBCASE("a trained base") { check_same<float>({.train_base = true, .seed = 4}); }
-    SUBCASE("a base held in bfloat16") { check_same<float>({.seed = 4, .base_in_bf16 = true}); }
+    SUBCASE("float") {
+        check_same<float>({.seed = 4});
+    }
+    SUBCASE("double") {
+        check_same<double>({.seed = 4});
+    }
+    SUBCASE("a trained base") {
+        check_same<float>({.train_base = true, .seed = 4});
+    }
+    SUBCASE("a base held in bfloat16") {
+        check_same<float>({.seed = 4, .base_in_bf16 = true});
+    }
 }
 
 TEST_CASE("recompute: dropout masks really differ between steps, so the replay is what keeps them") {
@@ -116,7 +125,8 @@ TEST_CASE("recompute: dropout masks really differ between steps, so the replay i
     CHECK_FALSE(std::equal(g1.begin(), g1.end(), g2.begin()));
 }
 
-TEST_CASE("recompute: the adapters' states of a forward are those of kept activations, the blocks run again") {
+TEST_CASE(
+    "recompute: the adapters' states of a forward are those of kept activations, the blocks run again") {
     std::vector<std::vector<float>> gates[2];
     for (bool recompute : {false, true}) {
         llama::llama_model<float> model(config(), adapters(), {.seed = 4, .recompute = recompute});

@@ -46,7 +46,8 @@ struct model_options {
     bool base_in_bf16 = false;
     // Activation checkpointing: forward keeps each block's input only, and backward runs each block's
     // forward again, with the same dropout masks, before its backward: the same gradients, with one
-    // block's activations in memory instead of all of them, for a third more work.
+    // block's activations in memory instead of all of them, for one more forward of the blocks (half
+    // again a step's work when the base is frozen: its backward costs as much as its forward).
     bool recompute = false;
 };
 

@@ -29,11 +29,6 @@ public:
     }
 
     const nn::linear_weights<T>& weights() const { return weights_; }
-    // Other weights of the same shape for the linear and its adapter's base (a bfloat16 copy of W).
-    void set_weights(const nn::linear_weights<T>& weights) {
-        weights_ = weights;
-        if (adapter_) adapter_->set_base(weights_);
-    }
 
     adapter_type* adapter() { return adapter_ ? &*adapter_ : nullptr; }
     const adapter_type* adapter() const { return adapter_ ? &*adapter_ : nullptr; }
