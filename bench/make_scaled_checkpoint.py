@@ -25,7 +25,6 @@ Debian's /usr/bin/python3 (numpy); prints one line per thing written.
 import argparse
 import json
 import os
-import random
 import shutil
 import sys
 import time
@@ -33,12 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from instruction_text import examples
+
 BYTE_IDS = 259  # the LoramoeByteTokenizer's ids (include/loramoe/io/byte_tokenizer.hpp)
 CHUNK = 16 << 20  # values generated at once: 32 MiB of bfloat16, so Python never holds much
-WORDS = ("the of and to in is was for on that with as by at from his her are were which this be an or had "
-         "river mountain city capital language century king queen war treaty planet element music paint "
-         "north south east west ancient modern small large first last number answer question list sort "
-         "count reverse name year country ocean island forest bridge library museum school garden").split()
 
 
 def config_of(args):
@@ -155,23 +152,8 @@ def write_model(args):
           f"{total // 2:,} parameters, {time.perf_counter() - start:.0f} s")
 
 
-def text_of(rng, length):
-    """ASCII words, exactly `length` bytes, not starting or ending with a space."""
-    words = []
-    while sum(len(w) + 1 for w in words) < length + 1:
-        words.append(rng.choice(WORDS))
-    text = " ".join(words)[:length]
-    return text if not text.endswith(" ") else text[:-1] + "s"
-
-
 def write_data(args):
-    rng = random.Random(args.seed)
-    body = args.length - 2  # BOS and EOS
-    lines = []
-    for i in range(args.examples):
-        prompt = rng.randint(max(1, body // 8), body // 2)
-        lines.append(json.dumps({"instruction": text_of(rng, prompt), "input": "",
-                                 "output": text_of(rng, body - prompt), "task_type": i % 2}) + "\n")
+    lines = [json.dumps(e) + "\n" for e in examples(args.examples, args.length, args.seed, alternate_tasks=True)]
     args.data.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(args.data, lambda f: f.write("".join(lines).encode()))
     print(f"data: {args.data}, {args.examples} examples of {args.length} tokens")

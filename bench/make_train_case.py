@@ -19,37 +19,14 @@ Prints one JSON line describing the case. Debian's /usr/bin/python3 (PyTorch 1.1
 """
 import argparse
 import json
-import random
 from pathlib import Path
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from instruction_text import examples
+
 BOS, EOS, PAD, VOCAB = 256, 257, 258, 259  # the LoramoeByteTokenizer's ids (include/loramoe/io/byte_tokenizer.hpp)
-
-WORDS = ("the of and to in is was for on that with as by at from his her are were which this be an or had "
-         "river mountain city capital language century king queen war treaty planet element music paint "
-         "north south east west ancient modern small large first last number answer question list sort "
-         "count reverse name year country ocean island forest bridge library museum school garden").split()
-
-
-def text_of(rng, length):
-    """ASCII words, exactly `length` bytes, not starting or ending with a space."""
-    words = []
-    while sum(len(w) + 1 for w in words) < length + 1:
-        words.append(rng.choice(WORDS))
-    text = " ".join(words)[:length]
-    return text if not text.endswith(" ") else text[:-1] + "s"
-
-
-def examples(count, length, seed):
-    rng = random.Random(seed)
-    body = length - 2  # BOS and EOS
-    for _ in range(count):
-        prompt = rng.randint(max(1, body // 8), body // 2)
-        yield {"instruction": text_of(rng, prompt), "input": "", "output": text_of(rng, body - prompt),
-               "task_type": rng.randint(0, 1)}
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
