@@ -25,16 +25,14 @@ using model_type = llama::llama_model<float>;
 constexpr llama::model_options in_bf16{.base_in_bf16 = true};
 
 llama::llama_config config(bool tied = false) {
-    llama::llama_config c;
-    c.vocab_size = 53;
-    c.hidden_size = 64;
-    c.intermediate_size = 96;
-    c.num_hidden_layers = 2;
-    c.num_attention_heads = 4;
-    c.num_key_value_heads = 2;
-    c.head_dim = 16;
-    c.tie_word_embeddings = tied;
-    return c;
+    return {.vocab_size = 53,
+            .hidden_size = 64,
+            .intermediate_size = 96,
+            .num_hidden_layers = 2,
+            .num_attention_heads = 4,
+            .num_key_value_heads = 2,
+            .head_dim = 16,
+            .tie_word_embeddings = tied};
 }
 
 moe::adapter_config adapters() {
@@ -180,14 +178,13 @@ TEST_CASE("a base held in bfloat16 loads F32 rounded to nearest even, and saves 
 
 TEST_CASE("a base held in bfloat16 holds its matrices once, in bfloat16: the resident bytes, measured") {
     // 17.7 million matrix elements (71 MB in float): large enough to stand out of the process's noise.
-    llama::llama_config c;
-    c.vocab_size = 4000;
-    c.hidden_size = 512;
-    c.intermediate_size = 1536;
-    c.num_hidden_layers = 4;
-    c.num_attention_heads = 8;
-    c.num_key_value_heads = 8;
-    c.head_dim = 64;
+    const llama::llama_config c{.vocab_size = 4000,
+                                .hidden_size = 512,
+                                .intermediate_size = 1536,
+                                .num_hidden_layers = 4,
+                                .num_attention_heads = 8,
+                                .num_key_value_heads = 8,
+                                .head_dim = 64};
     const double elements =
         static_cast<double>(llama::llama_weight_layout(c, llama::weight_kind::matrices).total());
     test::temporary_directory folder;

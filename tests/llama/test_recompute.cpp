@@ -16,15 +16,13 @@ using namespace loramoe;
 using loramoe::index;
 
 llama::llama_config config() {
-    llama::llama_config c;
-    c.vocab_size = 41;
-    c.hidden_size = 32;
-    c.intermediate_size = 48;
-    c.num_hidden_layers = 3;
-    c.num_attention_heads = 4;
-    c.num_key_value_heads = 2;
-    c.head_dim = 8;
-    return c;
+    return {.vocab_size = 41,
+            .hidden_size = 32,
+            .intermediate_size = 48,
+            .num_hidden_layers = 3,
+            .num_attention_heads = 4,
+            .num_key_value_heads = 2,
+            .head_dim = 8};
 }
 
 moe::adapter_config adapters() {
