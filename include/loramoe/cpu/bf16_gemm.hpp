@@ -76,10 +76,7 @@ inline constexpr index micro_rows = 6;     // rows of the microkernel's tile (6 
 inline constexpr index depth_block = 256;  // rows of b per pass (Kc)
 inline constexpr index row_block = 768;    // rows of a per packed block (Mc), at most
 
-// The mask of the first `count` of 16 (or 32) lanes.
-inline __mmask16 first16(index count) {
-    return static_cast<__mmask16>(count >= 16 ? 0xffffu : (1u << std::max<index>(count, 0)) - 1);
-}
+// The mask of the first `count` of 32 lanes (first16 for 16: cpu/register_tile.hpp).
 inline __mmask32 first32(index count) {
     return static_cast<__mmask32>(count >= 32 ? 0xffffffffu : (1u << std::max<index>(count, 0)) - 1);
 }
@@ -202,12 +199,9 @@ inline void pack_rows(matrix_view<const float> a, index k0, index length, std::u
         }
         if (k < length) {
             const index rest = length - k;  // 1 to 31
-            const auto mask = [](index bits) {
-                return static_cast<__mmask16>((1u << std::min<index>(bits, 16)) - 1);
-            };
-            const __m512 low = _mm512_maskz_loadu_ps(mask(rest), source + k);
-            const __m512 high = _mm512_maskz_loadu_ps(mask(std::max<index>(rest - 16, 0)), source + k + 16);
-            _mm512_mask_storeu_epi32(destination + k / 2, mask((rest + 1) / 2),
+            const __m512 low = _mm512_maskz_loadu_ps(first16(rest), source + k);
+            const __m512 high = _mm512_maskz_loadu_ps(first16(rest - 16), source + k + 16);
+            _mm512_mask_storeu_epi32(destination + k / 2, first16((rest + 1) / 2),
                                      (__m512i)_mm512_cvtne2ps_pbh(high, low));
         }
     }

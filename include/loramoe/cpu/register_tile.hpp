@@ -4,6 +4,8 @@
 // `rows` rows and `cols` columns only (the last register masked past cols). beta = 0 reads nothing of
 // c: it overwrites it, NaN included.
 
+#include <algorithm>
+
 #include <loramoe/core/backend.hpp>
 
 #if defined(__AVX512F__)
@@ -14,11 +16,16 @@ namespace loramoe::detail {
 
 #if defined(__AVX512F__)
 
+// The mask of the first `count` of 16 lanes (none for count <= 0).
+inline __mmask16 first16(index count) {
+    return static_cast<__mmask16>(count >= 16 ? 0xffffu : (1u << std::max<index>(count, 0)) - 1);
+}
+
 template <int Rows, int Vectors>
 void store_tile(const __m512 (&sums)[Rows][Vectors], float* c, index ldc, index rows, index cols, float alpha,
                 float beta) {
     const index last_cols = cols - 16 * (Vectors - 1);  // 1 to 16
-    const __mmask16 last = static_cast<__mmask16>(last_cols >= 16 ? 0xffffu : (1u << last_cols) - 1);
+    const __mmask16 last = first16(last_cols);
     const __m512 scale = _mm512_set1_ps(alpha), keep = _mm512_set1_ps(beta);
 #pragma GCC unroll 12
     for (int r = 0; r < Rows; ++r) {
