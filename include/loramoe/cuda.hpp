@@ -4,6 +4,7 @@
 // headers only declare them, so the code that includes them is compiled by the C++ compiler as usual.
 
 #include <loramoe/cuda/attention.hpp>
+#include <loramoe/cuda/bf16_gemm.hpp>
 #include <loramoe/cuda/context.hpp>
 #include <loramoe/cuda/cross_entropy.hpp>
 #include <loramoe/cuda/dropout.hpp>

@@ -3,6 +3,7 @@
 // <loramoe/cuda.hpp> adds the CUDA backend.
 
 #include <loramoe/core/backend.hpp>
+#include <loramoe/core/bfloat16.hpp>
 #include <loramoe/core/error.hpp>
 #include <loramoe/core/extent.hpp>
 #include <loramoe/core/gemm.hpp>

@@ -188,6 +188,16 @@ TEST_SUITE("gpu") {
                                          loramoe::as_const(doutd.matrix().col_block(2, cols)),
                                          columns(dgud, 0, cols), columns(dgud, cols, cols));
                 expect_same(dgud, dgu);
+                // d up in d out's place, as the block's backward writes it.
+                auto in_place = on_device(dout);
+                loramoe::swiglu_backward(cuda{}, loramoe::as_const(gud.matrix().col_block(0, cols)),
+                                         loramoe::as_const(gud.matrix().col_block(cols, cols)),
+                                         loramoe::as_const(in_place.matrix().col_block(2, cols)),
+                                         columns(dgud, 0, cols), columns(in_place, 2, cols));
+                const auto got = loramoe::to_host(in_place), want = loramoe::to_host(dgud);
+                for (index r = 0; r < rows; ++r)
+                    for (index j = 0; j < cols; ++j)
+                        CHECK(got.matrix()(r, 2 + j) == want.matrix()(r, cols + j));
             }
     }
 
@@ -222,6 +232,49 @@ TEST_SUITE("gpu") {
                     cuda{}, idsd.data(), loramoe::as_const(doutd.matrix().col_block(3, d)), dtabled.matrix());
                 expect_same(dtabled, dtable);
             }
+    }
+
+    TEST_CASE("cuda: a frozen weight in bfloat16: both products and the embedding match the host's") {
+        loramoe::test::require_cuda_device();
+        using namespace test_cuda_transformer_kernels;
+        using loramoe::as_const;
+        using loramoe::index;
+        using loramoe::transpose;
+        // W (n, k) a strided view of bfloat16 values; both sides round a to bfloat16 alike (a denormal
+        // and a NaN-free spread included) and sum exact products in float, in their own orders.
+        const index m = 37, k = 70, n = 45;
+        const auto w_float = random_tensor<float>({n, k + 3}, 50);
+        const auto w = loramoe::rounded_to_bfloat16(as_const(w_float.matrix()));
+        const auto wd = on_device(w);
+        const auto w_view = as_const(w.matrix()).col_block(2, k);
+        const auto wd_view = as_const(wd.matrix()).col_block(2, k);
+        auto x = random_tensor<float>({m, k}, 51, -2, 2);
+        x[0] = 1e-39f;  // a denormal: a zero of its sign in bfloat16 on both
+        const auto xd = on_device(x);
+        for (float beta : {0.0f, 1.0f}) {
+            CAPTURE(beta);
+            auto y = random_tensor<float>({m, n + 1}, 52);  // strided output
+            auto yd = on_device(y);
+            loramoe::gemm(cpu{}, 0.5f, as_const(x.matrix()), w_view, transpose::yes, beta, columns(y, 1, n));
+            loramoe::gemm(cuda{}, 0.5f, as_const(xd.matrix()), wd_view, transpose::yes, beta,
+                          columns(yd, 1, n));
+            expect_same(yd, y, 1e-5);
+            const auto dy = random_tensor<float>({m, n}, 53);
+            const auto dyd = on_device(dy);
+            auto dx = random_tensor<float>({m, k}, 54);
+            auto dxd = on_device(dx);
+            loramoe::gemm(cpu{}, 1.0f, as_const(dy.matrix()), w_view, transpose::no, beta, dx.matrix());
+            loramoe::gemm(cuda{}, 1.0f, as_const(dyd.matrix()), wd_view, transpose::no, beta, dxd.matrix());
+            expect_same(dxd, dx, 1e-5);
+        }
+        // The embedding of a bfloat16 table: the same floats, exactly.
+        const auto ids = random_ids(40, 5, 55);
+        const auto idsd = on_device(ids);
+        loramoe::tensor<float, cpu> out({40, k});
+        loramoe::tensor<float, cuda> outd({40, k});
+        loramoe::embedding_forward(cpu{}, w_view.row_block(0, 11), ids.data(), out.matrix());
+        loramoe::embedding_forward(cuda{}, wd_view.row_block(0, 11), idsd.data(), outd.matrix());
+        expect_same(outd, out, 0);
     }
 
     TEST_CASE_TEMPLATE("cuda: cross-entropy sum and backward, with ignored targets and in place", T, float,

@@ -208,7 +208,7 @@ TEST_CASE("a base held in bfloat16 holds its matrices once, in bfloat16: the res
     CHECK(in_bfloat16 <= 2.3 * elements);  // and nothing in float beside them
 }
 
-TEST_CASE("a base held in bfloat16: a trained base, double and other backends are refused") {
+TEST_CASE("a base held in bfloat16: a trained base and double are refused") {
     CHECK_THROWS_NAMING(
         value_error,
         model_type(config(), std::nullopt, llama::model_options{.train_base = true, .base_in_bf16 = true}),

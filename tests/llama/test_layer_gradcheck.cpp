@@ -86,7 +86,9 @@ TEST_SUITE("gradcheck") {
         expect_passed(lm::check::gradcheck(loss, gradients, {{"x", all(x), dx.span()}}, options()));
     }
 
-    TEST_CASE("gradcheck: attention with GQA, causal and padding masks, and a query that sees no key") {
+    TEST_CASE(
+        "gradcheck: attention with GQA, causal and padding masks, and a query that sees no key; its "
+        "probabilities kept or computed again in backward") {
         const lm::index samples = 2, tokens = 5, heads = 4, kv_heads = 2, head_dim = 3;
         const lm::index m = samples * tokens;
         auto q = lm::test::random_tensor<double>({m, heads * head_dim}, 6, -2, 2);
@@ -95,26 +97,37 @@ TEST_SUITE("gradcheck") {
         const auto dout = lm::test::random_tensor<double>({m, heads * head_dim}, 9);
         // Sample 0 left-padded (its first query sees no key), sample 1 right-padded.
         const auto mask = lm::make_tensor<double>({m}, {0, 1, 1, 1, 1, 1, 1, 1, 0, 0});
-        lm::nn::causal_attention<double> attention{heads, kv_heads, head_dim};
-        typename lm::nn::causal_attention<double>::saved s;
-        lm::tensor<double> out({m, heads * head_dim}), dq(q.shape()), dk(k.shape()), dv(v.shape());
-        auto loss = [&] {
-            attention.forward(samples, tokens, q.matrix(), k.matrix(), v.matrix(), mask.data(), out.matrix(),
-                              s);
-            return project(out, dout);
-        };
-        auto gradients = [&] {
-            attention.forward(samples, tokens, q.matrix(), k.matrix(), v.matrix(), mask.data(), out.matrix(),
-                              s);
-            attention.backward(samples, tokens, q.matrix(), k.matrix(), v.matrix(), mask.data(), s,
-                               dout.matrix(), dq.matrix(), dk.matrix(), dv.matrix());
-        };
-        expect_passed(lm::check::gradcheck(
-            loss, gradients, {{"q", all(q), dq.span()}, {"k", all(k), dk.span()}, {"v", all(v), dv.span()}},
-            options()));
-        // The no-key query attends uniformly to all keys.
-        attention.forward(samples, tokens, q.matrix(), k.matrix(), v.matrix(), mask.data(), out.matrix(), s);
-        for (lm::index j = 0; j < tokens; ++j) CHECK(s.probs[j] == doctest::Approx(1.0 / tokens));
+        std::vector<double> gradients_of[2];
+        for (bool keep : {true, false}) {
+            CAPTURE(keep);
+            lm::nn::causal_attention<double> attention{heads, kv_heads, head_dim, keep};
+            typename lm::nn::causal_attention<double>::saved s;
+            lm::tensor<double> out({m, heads * head_dim}), dq(q.shape()), dk(k.shape()), dv(v.shape());
+            auto loss = [&] {
+                attention.forward(samples, tokens, q.matrix(), k.matrix(), v.matrix(), mask.data(),
+                                  out.matrix(), s);
+                return project(out, dout);
+            };
+            auto gradients = [&] {
+                attention.forward(samples, tokens, q.matrix(), k.matrix(), v.matrix(), mask.data(),
+                                  out.matrix(), s);
+                attention.backward(samples, tokens, q.matrix(), k.matrix(), v.matrix(), mask.data(), s,
+                                   dout.matrix(), dq.matrix(), dk.matrix(), dv.matrix());
+            };
+            expect_passed(lm::check::gradcheck(
+                loss, gradients,
+                {{"q", all(q), dq.span()}, {"k", all(k), dk.span()}, {"v", all(v), dv.span()}}, options()));
+            gradients();
+            for (const auto* t : {&dq, &dk, &dv})
+                gradients_of[keep].insert(gradients_of[keep].end(), t->span().begin(), t->span().end());
+            if (keep) {
+                // The no-key query attends uniformly to all keys.
+                for (lm::index j = 0; j < tokens; ++j) CHECK(s.probs[j] == doctest::Approx(1.0 / tokens));
+            } else {
+                CHECK(s.probs.size() == 0);
+            }
+        }
+        CHECK(gradients_of[0] == gradients_of[1]);  // computed again, bit for bit
     }
 
     TEST_CASE("gradcheck: SwiGLU") {
@@ -134,6 +147,13 @@ TEST_SUITE("gradcheck") {
         };
         expect_passed(lm::check::gradcheck(
             loss, gradients, {{"gate", all(gate), dgate.span()}, {"up", all(up), dup.span()}}, options()));
+        // d up may be written in d out's place (the block's backward does): the same values.
+        gradients();
+        lm::tensor<double> in_place({m, f});
+        std::copy_n(dout.data(), dout.size(), in_place.data());
+        lm::swiglu_backward(lm::cpu{}, lm::as_const(gate.matrix()), lm::as_const(up.matrix()),
+                            lm::as_const(in_place.matrix()), dgate.matrix(), in_place.matrix());
+        CHECK(std::equal(dup.span().begin(), dup.span().end(), in_place.span().begin()));
     }
 
     TEST_CASE("gradcheck: cross-entropy with ignored targets, as a mean over the counted rows") {

@@ -1,8 +1,9 @@
-// Activation checkpointing (model_options::recompute): forward keeps the blocks' inputs only, and
-// backward runs each block again. The losses and every gradient are those of the model that keeps its
-// activations, bit for bit, in training mode with dropout (the recomputed forward draws the masks of
-// the forward it replays, and the next step draws fresh ones, as without recompute), with a trained
-// base, and with a base held in bfloat16; and the adapters' states handed out after a forward.
+// Activation checkpointing (model_options::recompute): forward keeps the blocks' inputs only (or those
+// of every k-th block), no attention probabilities and no logits, and backward runs the blocks again.
+// The losses and every gradient are those of the model that keeps its activations, bit for bit, in
+// training mode with dropout (the recomputed forward draws the masks of the forward it replays, and
+// the next step draws fresh ones, as without recompute), with a trained base, and with a base held in
+// bfloat16; and the adapters' states handed out after a forward.
 
 #include "test_support.hpp"
 
@@ -15,8 +16,8 @@ namespace recompute_test {
 using namespace loramoe;
 using loramoe::index;
 
-llama::llama_config config() {
-    return {.vocab_size = 41,
+llama::llama_config config(index vocabulary = 41) {
+    return {.vocab_size = vocabulary,
             .hidden_size = 32,
             .intermediate_size = 48,
             .num_hidden_layers = 3,
@@ -35,14 +36,16 @@ moe::adapter_config adapters() {
     return a;
 }
 
-llama::token_batch batch(index step) {
+// Two samples, the second right-padded after its first `tokens - 3`.
+llama::token_batch batch(index step, index tokens = 9) {
     llama::token_batch b;
     b.samples = 2;
-    b.tokens = 9;
+    b.tokens = tokens;
+    const index real = 2 * tokens - 3;
     for (index i = 0; i < b.samples * b.tokens; ++i) {
         b.input_ids.push_back((5 * i + 3 * step + 1) % 41);
-        b.attention_mask.push_back(i < 15 ? 1 : 0);
-        b.labels.push_back(i % 3 != 0 && i < 15 ? (5 * i + 2) % 41 : -100);
+        b.attention_mask.push_back(i < real ? 1 : 0);
+        b.labels.push_back(i % 3 != 0 && i < real ? (5 * i + 2) % 41 : -100);
     }
     b.task_types = {0, 1};
     return b;
@@ -55,8 +58,10 @@ struct run {
 
 // Three training steps' forward and backward (gradients accumulated), on a model made from `options`.
 template <class T>
-run three_steps(llama::model_options options) {
-    llama::llama_model<T> model(config(), adapters(), options);
+run three_steps(llama::model_options options, index tokens) {
+    // Over 64 logits, as a real vocabulary: a narrower float product would take cpu/narrow_gemm.hpp for
+    // all rows at once and Eigen for a block of them, with other rounding.
+    llama::llama_model<T> model(config(tokens > llama::logit_block_rows ? 100 : 41), adapters(), options);
     random_generator rng(17);
     for (T& v : model.base().values().span()) v = static_cast<T>(0.3 * rng.uniform(-1, 1));
     for (T& v : model.adapters().values().span()) v = static_cast<T>(0.3 * rng.uniform(-1, 1));
@@ -67,7 +72,7 @@ run three_steps(llama::model_options options) {
     typename llama::llama_model<T>::workspace workspace;
     run out;
     for (index step = 0; step < 3; ++step) {
-        out.losses.push_back(model.forward(batch(step), saved, workspace, true).loss);
+        out.losses.push_back(model.forward(batch(step, tokens), saved, workspace, true).loss);
         model.backward(saved, workspace);
     }
     for (T g : model.adapters().grads().span()) out.adapter_gradients.push_back(static_cast<float>(g));
@@ -76,12 +81,20 @@ run three_steps(llama::model_options options) {
     return out;
 }
 
+// Recompute with blocks of `segment` against kept activations. Over more than 2 * logit_block_rows rows
+// the loss is summed over several blocks of logits: the same to rounding, not bit for bit.
 template <class T>
-void check_same(llama::model_options options) {
-    const run kept = three_steps<T>(options);
+void check_same(llama::model_options options, index segment = 1, index tokens = 9) {
+    const run kept = three_steps<T>(options, tokens);
     options.recompute = true;
-    const run recomputed = three_steps<T>(options);
-    CHECK(recomputed.losses == kept.losses);
+    options.recompute_segment = segment;
+    const run recomputed = three_steps<T>(options, tokens);
+    if (2 * tokens < 2 * llama::logit_block_rows) {
+        CHECK(recomputed.losses == kept.losses);
+    } else {
+        for (std::size_t i = 0; i < kept.losses.size(); ++i)
+            CHECK(recomputed.losses[i] == doctest::Approx(kept.losses[i]).epsilon(1e-12));
+    }
     CHECK(recomputed.adapter_gradients == kept.adapter_gradients);
     CHECK(recomputed.base_gradients == kept.base_gradients);
     CHECK(kept.losses[0] != kept.losses[1]);  // the steps differ
@@ -100,6 +113,44 @@ TEST_CASE("recompute: the losses and gradients of kept activations, bit for bit,
     SUBCASE("a base held in bfloat16") {
         check_same<float>({.seed = 4, .base_in_bf16 = true});
     }
+}
+
+TEST_CASE("recompute: segments of blocks, every input but the segments' first computed again") {
+    for (index segment : {2, 3, 4}) {
+        CAPTURE(segment);
+        check_same<float>({.seed = 4}, segment);
+        check_same<double>({.train_base = true, .seed = 4}, segment);
+    }
+}
+
+TEST_CASE("recompute: the LM head and the loss over several blocks of rows") {
+    // 2 * 300 rows: two blocks of logits, the second longer (it takes the rest).
+    check_same<float>({.seed = 4}, 1, 300);
+    check_same<float>({.seed = 4, .base_in_bf16 = true}, 2, 300);
+    check_same<double>({.train_base = true, .seed = 4}, 1, 300);
+}
+
+TEST_CASE("recompute: what forward keeps") {
+    llama::llama_model<float> model(config(), adapters(), {.recompute = true, .recompute_segment = 2});
+    llama::llama_model<float>::saved s;
+    llama::llama_model<float>::workspace w;
+    model.forward(batch(0), s, w, true);
+    CHECK(s.logits.size() == 0);
+    CHECK(s.blocks.empty());
+    CHECK(w.block.attention.probs.size() == 0);
+    // Blocks 0 and 2 (and the last output), not block 1.
+    std::vector<index> kept;
+    for (const auto& h : s.hidden) kept.push_back(h.size());
+    CHECK(kept == std::vector<index>{18 * 32, 0, 18 * 32, 18 * 32});
+    CHECK(w.segment.size() == 1);
+}
+
+TEST_CASE("recompute: a segment is one block, or more with recompute") {
+    CHECK_THROWS_WITH_AS((llama::llama_model<float>(config(), adapters(), {.recompute_segment = 2})),
+                         doctest::Contains("recompute_segment is 2"), value_error);
+    CHECK_THROWS_WITH_AS(
+        (llama::llama_model<float>(config(), adapters(), {.recompute = true, .recompute_segment = 0})),
+        doctest::Contains("recompute_segment is 0"), value_error);
 }
 
 TEST_CASE("recompute: dropout masks really differ between steps, so the replay is what keeps them") {

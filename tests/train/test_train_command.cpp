@@ -317,11 +317,12 @@ TEST_SUITE("train") {
         // auto keeps this F32 checkpoint in float32: the float products' loss exactly.
         CHECK(eval_loss("--adapter " + quote(out) + " --base-dtype auto", "auto.json") == exact);
 
-        // --recompute trains the same adapter, byte for byte, and eval --recompute scores it the same.
+        // --recompute-segment 2 (which implies --recompute) trains the same adapter, byte for byte, and
+        // eval --recompute scores it the same.
         const fs::path recomputed = f.dir / "recomputed";
         const auto retrained = run_cli(train_arguments(
             f, recomputed,
-            "--epochs 20 --batch-size 8 --lr 1e-2 --seed 3 --base-dtype bfloat16 --recompute"));
+            "--epochs 20 --batch-size 8 --lr 1e-2 --seed 3 --base-dtype bfloat16 --recompute-segment 2"));
         REQUIRE_MESSAGE(retrained.status == 0, retrained.err);
         auto bytes = [](const fs::path& path) {
             std::ifstream in(path, std::ios::binary);
@@ -348,6 +349,9 @@ TEST_SUITE("train") {
         const auto bogus = run_cli(train_arguments(f, refused, "--epochs 1 --base-dtype float16"));
         CHECK(bogus.status == 2);
         CHECK_MESSAGE(bogus.err.find("float16") != std::string::npos, bogus.err);
+        const auto no_segment = run_cli(train_arguments(f, refused, "--epochs 1 --recompute-segment 0"));
+        CHECK(no_segment.status == 2);
+        CHECK_MESSAGE(no_segment.err.find("--recompute-segment") != std::string::npos, no_segment.err);
         CHECK_FALSE(fs::exists(refused));
     }
 

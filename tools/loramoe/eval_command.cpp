@@ -17,6 +17,7 @@
 #include "base_dtype.hpp"
 #include "commands.hpp"
 #include "device.hpp"
+#include "recompute_option.hpp"
 
 namespace loramoe::cli {
 
@@ -32,7 +33,7 @@ struct eval_options {
     bool double_precision = false;
     device where = device::cpu;
     base_dtype base = base_dtype::automatic;
-    bool recompute = false;
+    recompute_choice recompute;
 };
 
 template <class T, class Backend>
@@ -43,9 +44,9 @@ void run(eval_options& o) {
     std::vector<io::tokenized_example> examples;
     for (const auto& e : data)
         examples.push_back(io::tokenize_example(e, *tokenizer, o.prompt_format, o.max_length));
-    const auto model = io::load_pretrained<T, Backend>(
-        o.model, o.adapter,
-        {.base_in_bf16 = base_in_bf16<T, Backend>(o.base, o.model, true), .recompute = o.recompute});
+    llama::model_options options{.base_in_bf16 = base_in_bf16<T, Backend>(o.base, o.model, true)};
+    o.recompute.apply(options);
+    const auto model = io::load_pretrained<T, Backend>(o.model, o.adapter, options);
     o.evaluation.exact_match = !o.no_generate;
     const std::vector<std::int64_t> stop = {tokenizer->eos_id()};
     const auto result = train::evaluate(*model, std::span<const io::tokenized_example>(examples),
@@ -104,9 +105,9 @@ void add_eval_command(CLI::App& app) {
     c->add_flag("--double", o->double_precision, "compute in double precision (default float)");
     add_device_option(c, o->where);
     add_base_dtype_option(c, o->base);
-    c->add_flag("--recompute", o->recompute,
-                "keep one block's activations at a time (for a model near the memory's size): the router "
-                "statistics then run each block a second time");
+    add_recompute_options(c, o->recompute,
+                          "keep one block's activations at a time (for a model near the memory's size): the "
+                          "router statistics then run each block a second time");
     c->callback([o] {
         on_device(o->where, [&]<class Backend>(Backend) {
             o->double_precision ? run<double, Backend>(*o) : run<float, Backend>(*o);

@@ -22,6 +22,7 @@
 #include "base_dtype.hpp"
 #include "commands.hpp"
 #include "device.hpp"
+#include "recompute_option.hpp"
 
 namespace loramoe::cli {
 
@@ -44,7 +45,7 @@ struct train_options {
     bool double_precision = false;
     device where = device::cpu;
     base_dtype base = base_dtype::automatic;
-    bool recompute = false;
+    recompute_choice recompute;
     std::string statistic = "cv2", placement = "linears";
 };
 
@@ -75,12 +76,11 @@ void run(train_options& o) {
         if (!adapter->router) adapter->experts = 1;
     }
     const bool frozen = o.mode != training_mode::full;
-    const auto model = std::make_unique<llama::llama_model<T, Backend>>(
-        config, adapter,
-        llama::model_options{.train_base = !frozen,
-                             .seed = o.training.seed,
-                             .base_in_bf16 = base_in_bf16<T, Backend>(o.base, o.model, frozen),
-                             .recompute = o.recompute});
+    llama::model_options options{.train_base = !frozen,
+                                 .seed = o.training.seed,
+                                 .base_in_bf16 = base_in_bf16<T, Backend>(o.base, o.model, frozen)};
+    o.recompute.apply(options);
+    const auto model = std::make_unique<llama::llama_model<T, Backend>>(config, adapter, options);
     io::load_base_weights(o.model, *model);
     model->reset_adapters(o.training.seed);
     train::trainer<T, Backend> trainer(*model, std::move(examples), tokenizer->pad_id(), o.training);
@@ -210,9 +210,11 @@ void add_train_command(CLI::App& app) {
     c->add_flag("--resume", o->resume, "continue the run saved in OUT/checkpoint");
     add_device_option(c, o->where);
     add_base_dtype_option(c, o->base);
-    c->add_flag("--recompute", o->recompute,
-                "activation checkpointing: keep each block's input only and run the block again in "
-                "backward (the same gradients, one block's activations in memory, about a third more work)");
+    add_recompute_options(
+        c, o->recompute,
+        "activation checkpointing: keep each block's input only and run the block again in "
+        "backward (the same gradients, one block's activations in memory, about a third more "
+        "work)");
     c->callback([o] {
         on_device(o->where, [&]<class Backend>(Backend) {
             o->double_precision ? run<double, Backend>(*o) : run<float, Backend>(*o);

@@ -34,9 +34,34 @@ index first_real_key(const T* mask, index tokens) {
     return tokens;
 }
 
+// p (S, S) = the probabilities of one (sample, head) pair: the scaled scores softmaxed over the keys
+// each query sees, 0 elsewhere (1/S everywhere for a query that sees none). Forward and a backward
+// that did not keep them run this same code: the same values, bit for bit.
+template <class T>
+void attention_probabilities(matrix_view<const T> qh, matrix_view<const T> kh, const T* sample_mask, T scale,
+                             matrix_view<T> p) {
+    const index S = p.rows;
+    gemm(cpu{}, scale, qh, transpose::no, kh, transpose::yes, T(0), p);
+    const index first = first_real_key(sample_mask, S);
+    for (index i = 0; i < S; ++i) {
+        T* row = p.row(i);
+        if (i < first) {  // no visible key
+            for (index j = 0; j < S; ++j) row[j] = T(1) / static_cast<T>(S);
+            continue;
+        }
+        // Masked keys get -inf, i.e. probability 0; keys after i are not computed at all.
+        for (index j = first; j <= i; ++j)
+            if (sample_mask && sample_mask[j] == T(0)) row[j] = -INFINITY;
+        softmax_row(row + first, row + first, i - first + 1);
+        for (index j = 0; j < first; ++j) row[j] = 0;
+        for (index j = i + 1; j < S; ++j) row[j] = 0;
+    }
+}
+
 }  // namespace detail
 
-// probs (B, H, S, S) is saved for backward; out (B*S, H*Dh) is overwritten.
+// probs (B, H, S, S) is saved for backward, or null: nothing is kept (S*S per pair at a time instead of
+// B*H*S*S), and backward computes the probabilities again. out (B*S, H*Dh) is overwritten.
 template <class T>
 void attention_forward(cpu, const attention_shape& a, matrix_view<const T> q, matrix_view<const T> k,
                        matrix_view<const T> v, const T* mask, T* probs, matrix_view<T> out) {
@@ -44,32 +69,17 @@ void attention_forward(cpu, const attention_shape& a, matrix_view<const T> q, ma
     const T scale = T(1) / std::sqrt(static_cast<T>(Dh));
     parallel_for(cpu{}, a.samples * a.heads, S * S * Dh, [&](index pair) {
         const index b = pair / a.heads, h = pair % a.heads, g = h / a.group();
-        const T* sample_mask = mask ? mask + b * S : nullptr;
-        const matrix_view<const T> qh = q.row_block(b * S, S).col_block(h * Dh, Dh);
-        const matrix_view<const T> kh = k.row_block(b * S, S).col_block(g * Dh, Dh);
-        const matrix_view<const T> vh = v.row_block(b * S, S).col_block(g * Dh, Dh);
-        const matrix_view<T> p(probs + pair * S * S, S, S);
-        gemm(cpu{}, scale, qh, transpose::no, kh, transpose::yes, T(0), p);
-        const index first = detail::first_real_key(sample_mask, S);
-        for (index i = 0; i < S; ++i) {
-            T* row = p.row(i);
-            if (i < first) {  // no visible key
-                for (index j = 0; j < S; ++j) row[j] = T(1) / static_cast<T>(S);
-                continue;
-            }
-            // Masked keys get -inf, i.e. probability 0; keys after i are not computed at all.
-            for (index j = first; j <= i; ++j)
-                if (sample_mask && sample_mask[j] == T(0)) row[j] = -INFINITY;
-            softmax_row(row + first, row + first, i - first + 1);
-            for (index j = 0; j < first; ++j) row[j] = 0;
-            for (index j = i + 1; j < S; ++j) row[j] = 0;
-        }
-        gemm(cpu{}, T(1), as_const(p), transpose::no, vh, transpose::no, T(0),
-             out.row_block(b * S, S).col_block(h * Dh, Dh));
+        std::vector<T> local(probs ? 0 : static_cast<std::size_t>(S * S));
+        const matrix_view<T> p(probs ? probs + pair * S * S : local.data(), S, S);
+        detail::attention_probabilities(q.row_block(b * S, S).col_block(h * Dh, Dh),
+                                        k.row_block(b * S, S).col_block(g * Dh, Dh),
+                                        mask ? mask + b * S : nullptr, scale, p);
+        gemm(cpu{}, T(1), as_const(p), transpose::no, v.row_block(b * S, S).col_block(g * Dh, Dh),
+             transpose::no, T(0), out.row_block(b * S, S).col_block(h * Dh, Dh));
     });
 }
 
-// Overwrites dq, dk and dv.
+// probs as forward kept them, or null: computed again here, one head at a time. Overwrites dq, dk and dv.
 template <class T>
 void attention_backward(cpu, const attention_shape& a, matrix_view<const T> q, matrix_view<const T> k,
                         matrix_view<const T> v, const T* mask, const T* probs, matrix_view<const T> dout,
@@ -85,13 +95,17 @@ void attention_backward(cpu, const attention_shape& a, matrix_view<const T> q, m
         const matrix_view<const T> vh = v.row_block(b * S, S).col_block(g * Dh, Dh);
         const matrix_view<T> dkh = dk.row_block(b * S, S).col_block(g * Dh, Dh);
         const matrix_view<T> dvh = dv.row_block(b * S, S).col_block(g * Dh, Dh);
-        std::vector<T> ds_memory(static_cast<std::size_t>(S * S));
+        std::vector<T> ds_memory(static_cast<std::size_t>(S * S)),
+            local(probs ? 0 : static_cast<std::size_t>(S * S));
         const matrix_view<T> ds(ds_memory.data(), S, S);
         for (index r = 0; r < a.group(); ++r) {
             const index h = g * a.group() + r;
-            const matrix_view<const T> p(probs + (b * a.heads + h) * S * S, S, S);
             const matrix_view<const T> qh = q.row_block(b * S, S).col_block(h * Dh, Dh);
             const matrix_view<const T> doh = dout.row_block(b * S, S).col_block(h * Dh, Dh);
+            if (!probs)
+                detail::attention_probabilities(qh, kh, sample_mask, scale,
+                                                matrix_view<T>(local.data(), S, S));
+            const matrix_view<const T> p(probs ? probs + (b * a.heads + h) * S * S : local.data(), S, S);
             const T beta = r == 0 ? T(0) : T(1);  // the group's first head overwrites dk, dv
             gemm(cpu{}, T(1), p, transpose::yes, doh, transpose::no, beta, dvh);  // dv = p^T do
             gemm(cpu{}, T(1), doh, transpose::no, vh, transpose::yes, T(0), ds);  // dp = do v^T

@@ -1,22 +1,6 @@
 #pragma once
-// bfloat16 on the host: the rounding of floats to it, one value or a row at a time, and whether the
-// build multiplies in it natively.
-//
-// The type is Eigen::bfloat16, as the checkpoint reader (io/safetensors.hpp) already stores it: 1 sign
-// bit, 8 exponent bits (the range of float), 7 mantissa bits (a relative step of 2^-8). Rounding is the
-// one the AVX512-BF16 instructions do (VCVTNE2PS2BF16), on every build, so that a result never depends
-// on which path converted a value:
-//   - to nearest, ties to even;
-//   - a NaN stays a NaN (made quiet), an infinity stays an infinity, a finite float past the largest
-//     bfloat16 (3.39e38) rounds to an infinity, as round-to-nearest says;
-//   - denormal floats (|x| < 1.18e-38) become a zero of their sign (the instructions flush them).
-// Eigen's own conversion differs only in that last point: it keeps denormals.
-//
-//   PyTorch: x.to(torch.bfloat16)   (the same, but for denormals)
-
-#include <bit>
-#include <cmath>
-#include <cstdint>
+// bfloat16 on the host: the rounding of floats to it a row at a time, and whether the build multiplies
+// in it natively. The type and the rounding of one value: core/bfloat16.hpp.
 
 #include <Eigen/Core>
 
@@ -25,6 +9,7 @@
 #endif
 
 #include <loramoe/core/backend.hpp>
+#include <loramoe/core/bfloat16.hpp>
 #include <loramoe/core/tensor.hpp>
 
 // 1 where the build multiplies bfloat16 natively (AVX512-BF16: VDPBF16PS, -march with avx512bf16),
@@ -36,27 +21,6 @@
 #endif
 
 namespace loramoe {
-
-using bfloat16 = Eigen::bfloat16;
-
-// The bits of x rounded to bfloat16, as described at the top.
-constexpr std::uint16_t bfloat16_bits(float x) {
-    const auto bits = std::bit_cast<std::uint32_t>(x);
-    const std::uint32_t magnitude = bits & 0x7fffffffu;
-    if (magnitude > 0x7f800000u)
-        return static_cast<std::uint16_t>((bits >> 16) | 0x0040u);  // NaN, made quiet
-    if (magnitude < 0x00800000u) return static_cast<std::uint16_t>((bits >> 16) & 0x8000u);  // zero, denormal
-    const std::uint32_t rounded = bits + 0x7fffu + ((bits >> 16) & 1u);                      // ties to even
-    return static_cast<std::uint16_t>(rounded >> 16);
-}
-
-inline bfloat16 to_bfloat16(float x) {
-    return Eigen::numext::bit_cast<bfloat16>(bfloat16_bits(x));
-}
-
-constexpr float bfloat16_value(std::uint16_t bits) {
-    return std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 16);
-}
 
 // destination[i] = to_bfloat16(source[i]) for i in [0, count): 32 at a time by VCVTNE2PS2BF16 where
 // the build has it.

@@ -22,7 +22,8 @@ void swiglu_forward(cpu, matrix_view<const T> gate, matrix_view<const T> up, mat
     });
 }
 
-// Overwrites dgate and dup.
+// Overwrites dgate and dup; dup may be dout itself (each element is read before it is written), which
+// spares the block's backward an (M, F) buffer.
 template <class T>
 void swiglu_backward(cpu, matrix_view<const T> gate, matrix_view<const T> up, matrix_view<const T> dout,
                      matrix_view<T> dgate, matrix_view<T> dup) {

@@ -114,7 +114,14 @@ void load_base_weights(const std::filesystem::path& folder, llama::llama_model<T
     }
     for (const named_tensor& t : model.bf16_layout().tensors()) {
         const auto& reader = files.file_of(t.name);
-        reader.read_bfloat16(t.name, t.shape, model.bf16_base().data() + t.offset);
+        bfloat16* destination = model.bf16_base().data() + t.offset;
+        if constexpr (std::is_same_v<Backend, cpu>) {
+            reader.read_bfloat16(t.name, t.shape, destination);
+        } else {
+            tensor<bfloat16, cpu> host(t.shape);
+            reader.read_bfloat16(t.name, t.shape, host.data());
+            copy_from_host(Backend{}, host.data(), destination, t.size());
+        }
         reader.release(reader.entry(t.name));
     }
 }
@@ -129,8 +136,15 @@ void save_hf_checkpoint(const std::filesystem::path& folder, const llama::llama_
     const tensor<T, cpu> values = to_host(model.base().values());
     for (const named_tensor& t : model.layout().tensors())
         writer.add(t.name, values.data() + t.offset, t.shape);
+    // On the CPU the writer reads the model's own bfloat16 buffer: no copy of the largest thing it holds.
+    tensor<bfloat16, cpu> device_copy;
+    const bfloat16* matrices = model.bf16_base().data();
+    if constexpr (!std::is_same_v<Backend, cpu>) {
+        device_copy = to_host(model.bf16_base());
+        matrices = device_copy.data();
+    }
     for (const named_tensor& t : model.bf16_layout().tensors())
-        writer.add(t.name, model.bf16_base().data() + t.offset, t.shape);
+        writer.add(t.name, matrices + t.offset, t.shape);
     writer.write(folder / "model.safetensors");
     llama::llama_config config = model.config();
     config.torch_dtype = model.options().base_in_bf16 ? "bfloat16"

@@ -61,7 +61,7 @@ public:
         tensor<T, Backend> dx1, dx2;                  // (M, D)
         tensor<T, Backend> dq, dattention;            // (M, H*Dh)
         tensor<T, Backend> dk, dv;                    // (M, Hkv*Dh)
-        tensor<T, Backend> dgate, dup, dact;          // (M, F)
+        tensor<T, Backend> dgate, dact;               // (M, F); dact then holds d up
     };
 
     // `base` says where the model's weights are; adapters, when given, are created unbound: bind them
@@ -103,6 +103,9 @@ public:
     index layer() const { return layer_; }
     index hidden() const { return hidden_; }
 
+    // False: the attention keeps no probabilities for backward, which computes them again (CPU).
+    void keep_attention_probabilities(bool keep) { attention_.keep_probabilities = keep; }
+
     // One of the seven linears: its weights, and its adapter if it has one.
     projection_type& linear(block_linear which) { return linears_[static_cast<std::size_t>(which)]; }
 
@@ -143,16 +146,17 @@ public:
         for (auto* t : {&scratch.dx1, &scratch.dx2}) t->resize({m, hidden()});
         for (auto* t : {&scratch.dq, &scratch.dattention}) t->resize({m, s.q.dim(1)});
         for (auto* t : {&scratch.dk, &scratch.dv}) t->resize({m, s.k.dim(1)});
-        for (auto* t : {&scratch.dgate, &scratch.dup, &scratch.dact}) t->resize({m, ffn_});
+        for (auto* t : {&scratch.dgate, &scratch.dact}) t->resize({m, ffn_});
 
         // MLP: d out reaches x2 through down, the SwiGLU gate, gate and up (and the ffn adapter).
         linear_backward(block_linear::down, s.act, dh, scratch.dact, gradient_mode::overwrite, c, s, scratch,
                         balance_weight);
+        // d up goes in d act's place: one (M, F) buffer fewer.
         swiglu_backward(Backend{}, as_const(s.gate.matrix()), as_const(s.up.matrix()),
-                        as_const(scratch.dact.matrix()), scratch.dgate.matrix(), scratch.dup.matrix());
+                        as_const(scratch.dact.matrix()), scratch.dgate.matrix(), scratch.dact.matrix());
         linear_backward(block_linear::gate, s.x2, scratch.dgate.matrix(), scratch.dx2,
                         gradient_mode::overwrite, c, s, scratch, balance_weight);
-        linear_backward(block_linear::up, s.x2, scratch.dup.matrix(), scratch.dx2, gradient_mode::accumulate,
+        linear_backward(block_linear::up, s.x2, scratch.dact.matrix(), scratch.dx2, gradient_mode::accumulate,
                         c, s, scratch, balance_weight);
         if (ffn_adapter_)
             ffn_adapter_->backward(s.x2.matrix(), as_const(dh), c.routing, balance_weight, s.ffn_adapter,

@@ -10,7 +10,7 @@
 // get no gradient memory unless model_options::train_base (full fine-tuning). Adapter parameters
 // live in a second buffer. Backward accumulates d loss into the gradients of whatever is trainable.
 // A frozen base in float on the CPU may hold its matrices in bfloat16 instead (base_in_bf16), and a
-// model may keep only the blocks' inputs for backward and run each block again there (recompute).
+// model may keep only some blocks' inputs for backward and run the blocks again there (recompute).
 
 #include <algorithm>
 #include <cmath>
@@ -19,9 +19,9 @@
 #include <span>
 #include <vector>
 
+#include <loramoe/core/bfloat16.hpp>
 #include <loramoe/core/parameters.hpp>
 #include <loramoe/core/tensor_layout.hpp>
-#include <loramoe/cpu/bfloat16.hpp>
 #include <loramoe/cpu/cross_entropy.hpp>
 #include <loramoe/cpu/embedding.hpp>
 #include <loramoe/llama/block.hpp>
@@ -41,15 +41,25 @@ struct model_options {
     std::uint64_t seed = 0;   // of the adapters' dropout masks
     // The frozen matrices (the embedding, every linear, the LM head) held once, in bfloat16, in the
     // checkpoint's own layout: half of float's memory, products in bfloat16 with float sums
-    // (cpu/bf16_gemm.hpp: about twice as fast with AVX512-BF16), at bfloat16's accuracy; a BF16
-    // checkpoint's values exactly. Norms and biases stay in float. CPU, float, frozen base only.
+    // (cpu/bf16_gemm.hpp: about twice as fast with AVX512-BF16; cuda/bf16_gemm.hpp: cuBLAS), at
+    // bfloat16's accuracy; a BF16 checkpoint's values exactly. Norms and biases stay in float. Float,
+    // frozen base only.
     bool base_in_bf16 = false;
     // Activation checkpointing: forward keeps each block's input only, and backward runs each block's
     // forward again, with the same dropout masks, before its backward: the same gradients, with one
     // block's activations in memory instead of all of them, for one more forward of the blocks (half
-    // again a step's work when the base is frozen: its backward costs as much as its forward).
+    // again a step's work when the base is frozen: its backward costs as much as its forward). The
+    // attention keeps no probabilities (CPU) and the logits are not kept: the LM head and the loss run
+    // logit_block_rows rows at a time, in forward and again in backward.
     bool recompute = false;
+    // With recompute, the blocks' inputs kept: those of every k-th block only. Backward runs each
+    // segment of k blocks forward again from its first input before it runs them one by one: about
+    // (k - 1) / k of one more forward, for L / k + k - 1 block inputs in memory instead of L.
+    index recompute_segment = 1;
 };
+
+// The rows of logits computed at a time with model_options::recompute (the last block takes the rest).
+inline constexpr index logit_block_rows = 256;
 
 struct model_losses {
     double loss = 0;  // ce + lbc_weight * lbc
@@ -68,12 +78,14 @@ public:
     struct saved {
         tensor<std::int64_t, Backend> ids, positions, targets;  // (M)
         tensor<T, Backend> attention_mask;                      // (M)
-        std::vector<tensor<T, Backend>> hidden;  // L + 1 of (M, D): the blocks' inputs, then the last output
+        // L + 1 of (M, D): the blocks' inputs, then the last output; with recompute_segment k, only those
+        // of blocks 0, k, 2k, ... and the last output (the others are empty).
+        std::vector<tensor<T, Backend>> hidden;
         std::vector<typename block_type::saved> blocks;  // L, or none with model_options::recompute
         bool training = false;                           // the forward's mode, for a recompute
         typename nn::rms_norm<T, Backend>::saved final_norm;
         tensor<T, Backend> normed;                 // (M, D)
-        tensor<T, Backend> logits;                 // (M, V)
+        tensor<T, Backend> logits;                 // (M, V), empty with recompute
         std::vector<std::int64_t> task_types;      // (B), on the host, for the LBC
         std::vector<std::uint64_t> dropout_calls;  // with recompute: the adapters' draws before forward
         sequence_context<T> context;
@@ -82,12 +94,14 @@ public:
 
     // Scratch of forward and backward, owned by the caller (a trainer keeps one for all its steps).
     struct workspace {
-        tensor<T, Backend> dlogits;             // (M, V)
+        tensor<T, Backend> dlogits;             // (M, V), or (rows, V) of a block of logits with recompute
         tensor<T, Backend> dnormed, dh;         // (M, D)
         typename block_type::workspace blocks;  // shared by every block
         // With model_options::recompute: one block's saved state at a time, and its output.
         typename block_type::saved block;
         tensor<T, Backend> block_output;  // (M, D)
+        // With recompute_segment k: the inputs of the blocks of a segment after its first, (M, D) each.
+        std::vector<tensor<T, Backend>> segment;
     };
 
     llama_model(const llama_config& config, std::optional<moe::adapter_config> adapters = std::nullopt,
@@ -103,19 +117,23 @@ public:
           rotary_(config.head_dim, config.rope_theta) {
         config_.validate();
         if (adapter_config_) adapter_config_->validate();
+        if (options_.recompute_segment < 1 || (options_.recompute_segment > 1 && !options_.recompute))
+            fail<value_error>("recompute_segment is {}: it is 1, or more with recompute",
+                              options_.recompute_segment);
         if (options_.base_in_bf16) {
-            if (!std::is_same_v<T, float> || !std::is_same_v<Backend, cpu>)
-                fail<value_error>("a base held in bfloat16 runs on the CPU in float: not on {} in {}",
-                                  Backend::name, sizeof(T) == 8 ? "double" : "float");
+            if (!std::is_same_v<T, float>)
+                fail<value_error>("a base held in bfloat16 computes in float, not in double");
             if (options_.train_base)
                 fail<value_error>(
                     "a base held in bfloat16 is frozen: this model trains its base weights (train_base, full "
                     "fine-tuning), which must stay in float");
             bf16_base_.resize({bf16_layout_.total()});
         }
-        for (index l = 0; l < config_.num_hidden_layers; ++l)
+        for (index l = 0; l < config_.num_hidden_layers; ++l) {
             blocks_.emplace_back(config_, l, weight_map(), adapter_config_, &rotary_,
                                  options_.seed + 1000 * static_cast<std::uint64_t>(l));
+            blocks_.back().keep_attention_probabilities(!options_.recompute);
+        }
         index adapter_parameters = 0;
         for_each_adapter(
             [&](const std::string&, adapter_type& a) { adapter_parameters += a.parameter_count(); });
@@ -146,8 +164,8 @@ public:
     // The frozen matrices held in bfloat16 (model_options::base_in_bf16), by HF name through
     // bf16_layout(); both empty otherwise.
     const tensor_layout& bf16_layout() const { return bf16_layout_; }
-    tensor<bfloat16, cpu>& bf16_base() { return bf16_base_; }
-    const tensor<bfloat16, cpu>& bf16_base() const { return bf16_base_; }
+    tensor<bfloat16, Backend>& bf16_base() { return bf16_base_; }
+    const tensor<bfloat16, Backend>& bf16_base() const { return bf16_base_; }
 
     // f(module name, adapter) for every adapter, layer by layer, in a fixed order.
     template <class F>
@@ -161,7 +179,8 @@ public:
         for_each_adapter([&](const std::string&, adapter_type& a) { a.reset_parameters(mix64(seed + i++)); });
     }
 
-    // Computes the losses (and keeps the logits in s.logits) of a batch. Dropout acts when training.
+    // Computes the losses (and, without recompute, keeps the logits in s.logits) of a batch. Dropout
+    // acts when training.
     model_losses forward(const token_batch& batch, saved& s, workspace& scratch, bool training = false) {
         batch.validate(config_.vocab_size);
         prepare(batch, s);
@@ -169,28 +188,40 @@ public:
         s.training = training;
         s.hidden.resize(blocks_.size() + 1);
         s.blocks.resize(options_.recompute ? 0 : blocks_.size());
-        for (auto& h : s.hidden) h.resize({m, d});
+        for (std::size_t l = 0; l < s.hidden.size(); ++l)
+            if (kept_input(l))
+                s.hidden[l].resize({m, d});
+            else
+                s.hidden[l] = {};
+        scratch.segment.resize(static_cast<std::size_t>(options_.recompute_segment - 1));
+        for (auto& h : scratch.segment) h.resize({m, d});
         if (options_.recompute) s.dropout_calls = dropout_calls();
 
-        embed(s.ids, s.hidden[0].matrix());
+        embed(s.ids, block_input(0, s, scratch).matrix());
         double lbc = 0;
         for (std::size_t l = 0; l < blocks_.size(); ++l) {
             auto& kept = options_.recompute ? scratch.block : s.blocks[l];
-            blocks_[l].forward(s.hidden[l].matrix(), s.context, s.hidden[l + 1].matrix(), kept,
-                               scratch.blocks, training);
+            blocks_[l].forward(as_const(block_input(l, s, scratch).matrix()), s.context,
+                               block_input(l + 1, s, scratch).matrix(), kept, scratch.blocks, training);
             lbc += static_cast<double>(blocks_[l].balance_loss(kept));
         }
         s.normed.resize({m, d});
         final_norm().forward(s.hidden.back().matrix(), s.normed.matrix(), s.final_norm);
-        s.logits.resize({m, config_.vocab_size});
-        nn::linear_forward(Backend{}, lm_head(), as_const(s.normed.matrix()), s.logits.matrix());
 
         model_losses& out = s.losses;
         out = {};
         out.counted_tokens = counted_tokens(batch);
-        if (out.counted_tokens > 0)
-            out.ce = cross_entropy_sum(Backend{}, as_const(s.logits.matrix()), s.targets.data()) /
-                     static_cast<double>(out.counted_tokens);
+        if (options_.recompute) s.logits = {};
+        double ce = 0;
+        for_each_logit_block(m, [&](index first, index rows) {
+            tensor<T, Backend>& logits = options_.recompute ? scratch.dlogits : s.logits;
+            logits.resize({rows, config_.vocab_size});
+            nn::linear_forward(Backend{}, lm_head(), as_const(s.normed.matrix().row_block(first, rows)),
+                               logits.matrix());
+            if (out.counted_tokens > 0)
+                ce += cross_entropy_sum(Backend{}, as_const(logits.matrix()), s.targets.data() + first);
+        });
+        if (out.counted_tokens > 0) out.ce = ce / static_cast<double>(out.counted_tokens);
         out.lbc = lbc;
         out.loss = out.ce + lbc_weight() * out.lbc;
         return out;
@@ -198,22 +229,34 @@ public:
 
     // Accumulates d loss / d (every trainable tensor) for the batch of the last forward.
     void backward(const saved& s, workspace& scratch) {
-        const index m = s.logits.dim(0), d = config_.hidden_size;
-        // dlogits = (softmax - onehot) / counted: in the logits' place it would lose them.
-        scratch.dlogits.resize({m, config_.vocab_size});
-        const T scale = s.losses.counted_tokens > 0 ? T(1) / static_cast<T>(s.losses.counted_tokens) : T(0);
-        cross_entropy_backward(Backend{}, s.logits.matrix(), s.targets.data(), scale,
-                               scratch.dlogits.matrix());
+        const index m = s.normed.dim(0), d = config_.hidden_size;
         scratch.dnormed.resize({m, d});
         scratch.dh.resize({m, d});
-        nn::linear_backward(Backend{}, lm_head(), s.normed.matrix(), as_const(scratch.dlogits.matrix()),
-                            scratch.dnormed.matrix());
+        // dlogits = (softmax - onehot) / counted: in the logits' place it would lose them.
+        const T scale = s.losses.counted_tokens > 0 ? T(1) / static_cast<T>(s.losses.counted_tokens) : T(0);
+        for_each_logit_block(m, [&](index first, index rows) {
+            const auto normed = s.normed.matrix().row_block(first, rows);
+            scratch.dlogits.resize({rows, config_.vocab_size});
+            if (options_.recompute)
+                nn::linear_forward(Backend{}, lm_head(), normed, scratch.dlogits.matrix());
+            cross_entropy_backward(
+                Backend{}, options_.recompute ? as_const(scratch.dlogits.matrix()) : s.logits.matrix(),
+                s.targets.data() + first, scale, scratch.dlogits.matrix());
+            nn::linear_backward(Backend{}, lm_head(), normed, as_const(scratch.dlogits.matrix()),
+                                scratch.dnormed.matrix().row_block(first, rows));
+        });
         final_norm().backward(s.hidden.back().matrix(), scratch.dnormed.matrix(), s.final_norm,
                               scratch.dh.matrix());
         const T weight = static_cast<T>(lbc_weight());
+        const auto k = static_cast<std::size_t>(options_.recompute_segment);
         for (std::size_t l = blocks_.size(); l-- > 0;) {
-            if (options_.recompute) recompute_block(l, s, scratch);
-            blocks_[l].backward(s.hidden[l].matrix(), s.context, scratch.dh.matrix(),
+            if (options_.recompute) {
+                // The last block of a segment runs the segment's others first, for their inputs.
+                if ((l + 1) % k == 0 || l + 1 == blocks_.size())
+                    for (std::size_t j = l - l % k; j < l; ++j) recompute_block(j, s, scratch);
+                recompute_block(l, s, scratch);
+            }
+            blocks_[l].backward(as_const(block_input(l, s, scratch).matrix()), s.context, scratch.dh.matrix(),
                                 options_.recompute ? scratch.block : s.blocks[l], scratch.blocks, weight);
         }
         if (auto e = embedding(); e.weight_grad != nullptr)
@@ -222,7 +265,7 @@ public:
     }
 
     // f(module name, adapter, its saved state) for every adapter, after forward(batch, s, scratch). With
-    // model_options::recompute each block runs again first, into scratch (its outputs are not kept).
+    // model_options::recompute each block runs again first, into scratch.
     template <class F>
     void for_each_adapter_state(saved& s, workspace& scratch, F&& f) {
         for (std::size_t l = 0; l < blocks_.size(); ++l) {
@@ -314,9 +357,9 @@ private:
     // out (n, D) = the rows of the embedding at ids (n).
     void embed(const tensor<std::int64_t, Backend>& ids, matrix_view<T> out) {
         const nn::linear_weights<T> table = embedding();
-        if constexpr (std::is_same_v<T, float> && std::is_same_v<Backend, cpu>)
+        if constexpr (std::is_same_v<T, float>)
             if (table.frozen_bf16.data != nullptr)
-                return embedding_forward(cpu{}, table.frozen_bf16, ids.data(), out);
+                return embedding_forward(Backend{}, table.frozen_bf16, ids.data(), out);
         embedding_forward(Backend{}, table.weight, ids.data(), out);
     }
 
@@ -327,8 +370,20 @@ private:
         return calls;
     }
 
+    // Whether forward keeps block l's input in s.hidden (l = L: the last block's output).
+    bool kept_input(std::size_t l) const {
+        return l % static_cast<std::size_t>(options_.recompute_segment) == 0 || l == blocks_.size();
+    }
+    // Block l's input (l = L: the last output): in s.hidden, or in the workspace's segment.
+    template <class Saved>
+    auto& block_input(std::size_t l, Saved& s, workspace& scratch) const {
+        const auto k = static_cast<std::size_t>(options_.recompute_segment);
+        return kept_input(l) ? s.hidden[l] : scratch.segment[l % k - 1];
+    }
+
     // Block l's forward again, as forward ran it, into scratch.block: its adapters draw the dropout
-    // masks of that forward again (their counts set back to s.dropout_calls, then restored).
+    // masks of that forward again (their counts set back to s.dropout_calls, then restored). Its output
+    // goes to the next block's input when that is not kept (a segment's), else to scratch.block_output.
     void recompute_block(std::size_t l, const saved& s, workspace& scratch) {
         std::size_t first = 0;
         for (std::size_t b = 0; b < l; ++b)
@@ -338,12 +393,24 @@ private:
             now.push_back(a.dropout_calls());
             a.set_dropout_calls(s.dropout_calls[first + now.size() - 1]);
         });
-        scratch.block_output.resize({s.hidden[l].dim(0), config_.hidden_size});
-        blocks_[l].forward(s.hidden[l].matrix(), s.context, scratch.block_output.matrix(), scratch.block,
-                           scratch.blocks, s.training);
+        scratch.block_output.resize({s.normed.dim(0), config_.hidden_size});
+        const auto k = static_cast<std::size_t>(options_.recompute_segment);
+        tensor<T, Backend>& output =
+            kept_input(l + 1) ? scratch.block_output : scratch.segment[(l + 1) % k - 1];
+        blocks_[l].forward(as_const(block_input(l, s, scratch).matrix()), s.context, output.matrix(),
+                           scratch.block, scratch.blocks, s.training);
         std::size_t i = 0;
         blocks_[l].for_each_adapter(
             [&](const std::string&, adapter_type& a) { a.set_dropout_calls(now[i++]); });
+    }
+
+    // f(first row, rows) over the LM head's row blocks: all M rows at once, or logit_block_rows at a
+    // time with recompute (none shorter: the last takes the rest).
+    template <class F>
+    void for_each_logit_block(index m, F&& f) const {
+        const index rows = options_.recompute ? std::min(m, logit_block_rows) : m;
+        const index blocks = rows > 0 ? m / rows : 0;
+        for (index b = 0; b < blocks; ++b) f(b * rows, b + 1 == blocks ? m - b * rows : rows);
     }
 
     static index counted_tokens(const token_batch& batch) {
@@ -388,7 +455,7 @@ private:
     tensor_layout layout_;       // the base's weights in T: all, or the vectors with base_in_bf16
     tensor_layout bf16_layout_;  // the matrices with base_in_bf16
     parameter_buffer<T, Backend> base_;
-    tensor<bfloat16, cpu> bf16_base_;
+    tensor<bfloat16, Backend> bf16_base_;
     parameter_buffer<T, Backend> adapters_;
     nn::rotary_embedding<T, Backend> rotary_;
     std::vector<block_type> blocks_;

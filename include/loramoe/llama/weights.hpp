@@ -15,9 +15,9 @@
 
 #include <fmt/format.h>
 
+#include <loramoe/core/bfloat16.hpp>
 #include <loramoe/core/parameters.hpp>
 #include <loramoe/core/tensor_layout.hpp>
-#include <loramoe/cpu/bfloat16.hpp>
 #include <loramoe/llama/config.hpp>
 #include <loramoe/nn/linear.hpp>
 

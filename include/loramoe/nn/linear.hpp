@@ -6,8 +6,8 @@
 //              dW += dy^T x,  db += sum_t dy     (only where gradient pointers are given: frozen
 //                                                 weights cost no gradient memory)
 //
-// A frozen W may be held in bfloat16 instead (float on the CPU only; as a checkpoint stores it, and in
-// half the memory): its products then run in bfloat16 with float sums (cpu/bf16_gemm.hpp).
+// A frozen W may be held in bfloat16 instead (float only; as a checkpoint stores it, and in half the
+// memory): its products then run in bfloat16 with float sums (cpu/bf16_gemm.hpp, cuda/bf16_gemm.hpp).
 
 #include <type_traits>
 
@@ -40,9 +40,9 @@ namespace detail {
 template <class T, class Backend>
 void weight_product(Backend, const linear_weights<T>& w, T alpha, matrix_view<const T> a, transpose op_w,
                     T beta, matrix_view<T> c) {
-    if constexpr (std::is_same_v<T, float> && std::is_same_v<Backend, cpu>) {
+    if constexpr (std::is_same_v<T, float>) {
         if (w.frozen_bf16.data != nullptr) {
-            gemm(cpu{}, alpha, a, w.frozen_bf16, op_w, beta, c);
+            gemm(Backend{}, alpha, a, w.frozen_bf16, op_w, beta, c);
             return;
         }
     } else {
