@@ -9,7 +9,7 @@
 // The base weights live in one buffer by their HF names (llama/weights.hpp); they are frozen and
 // get no gradient memory unless model_options::train_base (full fine-tuning). Adapter parameters
 // live in a second buffer. Backward accumulates d loss into the gradients of whatever is trainable.
-// A frozen base in float on the CPU may hold its matrices in bfloat16 instead (base_in_bf16), and a
+// A frozen base in float may hold its matrices in bfloat16 instead (base_in_bf16), and a
 // model may keep only some blocks' inputs for backward and run the blocks again there (recompute).
 
 #include <algorithm>
@@ -193,7 +193,9 @@ public:
                 s.hidden[l].resize({m, d});
             else
                 s.hidden[l] = {};
-        scratch.segment.resize(static_cast<std::size_t>(options_.recompute_segment - 1));
+        // A segment longer than the model holds its blocks' inputs but for the first.
+        scratch.segment.resize(static_cast<std::size_t>(
+            std::max<index>(std::min(options_.recompute_segment, config_.num_hidden_layers) - 1, 0)));
         for (auto& h : scratch.segment) h.resize({m, d});
         if (options_.recompute) s.dropout_calls = dropout_calls();
 
