@@ -101,29 +101,29 @@ void load_base_weights(const std::filesystem::path& folder, llama::llama_model<T
             !detail::ignorable_checkpoint_tensor(name, model.config()))
             fail<format_error>("{}: tensor '{}' in {} is not part of a LLaMA with this config.json",
                                folder.string(), name, shard);
-    for (const named_tensor& t : model.layout().tensors()) {
-        const auto& reader = files.file_of(t.name);
-        T* destination = model.base().values().data() + t.offset;
-        if constexpr (std::is_same_v<Backend, cpu>) {
-            reader.read(t.name, t.shape, destination);
-        } else {
-            const tensor<T, cpu> host = reader.template read<T>(t.name, t.shape);
-            copy_from_host(Backend{}, host.data(), destination, t.size());
+    // Each tensor read by `read(name, shape, host pointer)` into `store` at its offset: straight into the
+    // model on the CPU, through a host tensor elsewhere; its file pages given back once it is in.
+    auto load = [&]<class E>(const tensor_layout& layout, E* store, auto read) {
+        for (const named_tensor& t : layout.tensors()) {
+            const auto& reader = files.file_of(t.name);
+            if constexpr (std::is_same_v<Backend, cpu>) {
+                read(reader, t, store + t.offset);
+            } else {
+                tensor<E, cpu> host(t.shape);
+                read(reader, t, host.data());
+                copy_from_host(Backend{}, host.data(), store + t.offset, t.size());
+            }
+            reader.release(reader.entry(t.name));
         }
-        reader.release(reader.entry(t.name));
-    }
-    for (const named_tensor& t : model.bf16_layout().tensors()) {
-        const auto& reader = files.file_of(t.name);
-        bfloat16* destination = model.bf16_base().data() + t.offset;
-        if constexpr (std::is_same_v<Backend, cpu>) {
-            reader.read_bfloat16(t.name, t.shape, destination);
-        } else {
-            tensor<bfloat16, cpu> host(t.shape);
-            reader.read_bfloat16(t.name, t.shape, host.data());
-            copy_from_host(Backend{}, host.data(), destination, t.size());
-        }
-        reader.release(reader.entry(t.name));
-    }
+    };
+    load(model.layout(), model.base().values().data(),
+         [](const safetensors_reader& reader, const named_tensor& t, T* out) {
+             reader.read(t.name, t.shape, out);
+         });
+    load(model.bf16_layout(), model.bf16_base().data(),
+         [](const safetensors_reader& reader, const named_tensor& t, bfloat16* out) {
+             reader.read_bfloat16(t.name, t.shape, out);
+         });
 }
 
 // Writes config.json and model.safetensors (F32 or F64 as T; BF16 for matrices held in bfloat16) into

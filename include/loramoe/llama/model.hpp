@@ -379,8 +379,11 @@ private:
     // Block l's input (l = L: the last output): in s.hidden, or in the workspace's segment.
     template <class Saved>
     auto& block_input(std::size_t l, Saved& s, workspace& scratch) const {
-        const auto k = static_cast<std::size_t>(options_.recompute_segment);
-        return kept_input(l) ? s.hidden[l] : scratch.segment[l % k - 1];
+        return kept_input(l) ? s.hidden[l] : segment_input(l, scratch);
+    }
+    // Where the workspace holds block l's input when forward does not keep it.
+    tensor<T, Backend>& segment_input(std::size_t l, workspace& scratch) const {
+        return scratch.segment[l % static_cast<std::size_t>(options_.recompute_segment) - 1];
     }
 
     // Block l's forward again, as forward ran it, into scratch.block: its adapters draw the dropout
@@ -396,9 +399,7 @@ private:
             a.set_dropout_calls(s.dropout_calls[first + now.size() - 1]);
         });
         scratch.block_output.resize({s.normed.dim(0), config_.hidden_size});
-        const auto k = static_cast<std::size_t>(options_.recompute_segment);
-        tensor<T, Backend>& output =
-            kept_input(l + 1) ? scratch.block_output : scratch.segment[(l + 1) % k - 1];
+        tensor<T, Backend>& output = kept_input(l + 1) ? scratch.block_output : segment_input(l + 1, scratch);
         blocks_[l].forward(as_const(block_input(l, s, scratch).matrix()), s.context, output.matrix(),
                            scratch.block, scratch.blocks, s.training);
         std::size_t i = 0;
