@@ -41,6 +41,7 @@
 #include <loramoe/nn/kv_cache.hpp>
 #include <loramoe/nn/linear.hpp>
 #include <loramoe/nn/rmsnorm.hpp>
+#include <loramoe/nn/rope_frequencies.hpp>
 #include <loramoe/nn/rotary.hpp>
 
 #include <loramoe/moe/adapter_config.hpp>

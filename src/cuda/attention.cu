@@ -168,6 +168,15 @@ inline void check_heads(const attention_shape& a, const char* what) {
             ": the kv heads must be positive and divide the heads, the head dimension positive");
 }
 
+// The kernels here see every earlier key: a sliding window shorter than the keys is the CPU's alone.
+inline void check_window(const attention_shape& a, index keys, const char* what) {
+    if (a.window > 0 && a.window < keys)
+        throw value_error(std::string(what) + ": a sliding window of " + std::to_string(a.window) +
+                          " keys over " + std::to_string(keys) +
+                          " positions is computed on the CPU only (--device cpu), or use sequences no "
+                          "longer than the window");
+}
+
 }  // namespace
 }  // namespace cuda_kernels
 
@@ -177,6 +186,7 @@ void attention_forward(cuda, const attention_shape& a, matrix_view<const T> q, m
                        matrix_view<const T> v, const T* mask, T* probs, matrix_view<T> out) {
     using cuda_kernels::gemm_batched;
     cuda_kernels::check_heads(a, "attention_forward");
+    cuda_kernels::check_window(a, a.tokens, "attention_forward");
     const index B = a.samples, S = a.tokens, H = a.heads, Dh = a.head_dim, group = a.group();
     LORAMOE_ASSERT(q.rows == B * S && q.cols == H * Dh && k.rows == B * S && k.cols == a.kv_heads * Dh);
     LORAMOE_ASSERT(v.rows == B * S && v.cols == a.kv_heads * Dh && out.rows == B * S && out.cols == H * Dh);
@@ -211,6 +221,7 @@ void attention_backward(cuda, const attention_shape& a, matrix_view<const T> q, 
                         matrix_view<T> dq, matrix_view<T> dk, matrix_view<T> dv) {
     using cuda_kernels::gemm_batched;
     cuda_kernels::check_heads(a, "attention_backward");
+    cuda_kernels::check_window(a, a.tokens, "attention_backward");
     const index B = a.samples, S = a.tokens, H = a.heads, Dh = a.head_dim, group = a.group();
     LORAMOE_ASSERT(q.rows == B * S && dout.rows == B * S && dq.rows == B * S && dk.rows == B * S &&
                    dv.rows == B * S);
@@ -255,6 +266,7 @@ void attention_cached(cuda, const attention_shape& a, index past, matrix_view<co
                           std::to_string(past) + " cached positions need " + std::to_string(length) +
                           " cached keys and values, found " + std::to_string(k.rows) + " and " +
                           std::to_string(v.rows));
+    cuda_kernels::check_window(a, length, "attention_cached");
     LORAMOE_ASSERT(q.cols == H * Dh && out.rows == n && out.cols == H * Dh);
     if (n == 0 || H == 0) return;
     const T scale = T(1) / std::sqrt(static_cast<T>(Dh));

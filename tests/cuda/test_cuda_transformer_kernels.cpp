@@ -416,4 +416,25 @@ TEST_SUITE("gpu") {
         }
     }
 
+    TEST_CASE("cuda: a sliding window shorter than the keys is refused, one as long is computed") {
+        loramoe::test::require_cuda_device();
+        using namespace test_cuda_transformer_kernels;
+        const loramoe::index S = 6, H = 2, Dh = 4;
+        const float* no_mask = nullptr;
+        const auto q = random_tensor<float>({S, H * Dh}, 81, -2, 2);
+        const auto qd = on_device(q);
+        loramoe::tensor<float, cuda> probs({1, H, S, S}), out({S, H * Dh});
+        const auto view = loramoe::as_const(qd.matrix());
+        const loramoe::attention_shape narrow{1, S, H, H, Dh, S - 1}, wide{1, S, H, H, Dh, S};
+        CHECK_THROWS_NAMING(
+            loramoe::value_error,
+            loramoe::attention_forward(cuda{}, narrow, view, view, view, no_mask, probs.data(), out.matrix()),
+            "sliding window of 5", "CPU");
+        CHECK_THROWS_NAMING(loramoe::value_error,
+                            loramoe::attention_cached(cuda{}, narrow, 0, view, view, view, out.matrix()),
+                            "sliding window of 5");
+        CHECK_NOTHROW(
+            loramoe::attention_forward(cuda{}, wide, view, view, view, no_mask, probs.data(), out.matrix()));
+    }
+
 }  // TEST_SUITE

@@ -1,4 +1,5 @@
-// The `loramoe model` contract against HuggingFace transformers' LlamaForCausalLM (4.35, PyTorch 1.13)
+// The `loramoe model` contract against HuggingFace transformers' LlamaForCausalLM, MistralForCausalLM
+// and Qwen2ForCausalLM (4.44, PyTorch 1.13)
 // with LoRAMoE adapters written in PyTorch (tests/golden/generate_model_golden.py): the loss, its ce
 // and lbc parts, the logits and every adapter gradient. HF computes RMSNorm and the attention softmax
 // in float32 even for a float64 model, so the F64 case agrees to about 1e-6 of each tensor's largest
@@ -46,6 +47,23 @@ TEST_SUITE("golden") {
     // tied embeddings, attention and MLP biases, a left-padded sample, var_over_mean, rope_theta 5e5
     TEST_CASE("golden: model_f32_tied_left_padded (HF LlamaForCausalLM)") {
         model_golden_test::check_model_golden("model_f32_tied_left_padded", 5e-5);
+    }
+
+    // Llama 3.1/3.2's rope_scaling "llama3" (kept, interpolated and stretched frequencies), tied head,
+    // one kv head, 12 positions, adapters on all seven linears
+    TEST_CASE("golden: model_llama3_f64 (HF LlamaForCausalLM, rope_scaling llama3)") {
+        model_golden_test::check_model_golden("model_llama3_f64", 1e-5);
+    }
+    TEST_CASE("golden: model_llama_linear_f32 (HF LlamaForCausalLM, rope_scaling linear)") {
+        model_golden_test::check_model_golden("model_llama_linear_f32", 5e-5);
+    }
+    // biases on q, k, v but not o; GQA; tied head; adapters on the biased linears
+    TEST_CASE("golden: model_qwen2_f64 (HF Qwen2ForCausalLM)") {
+        model_golden_test::check_model_golden("model_qwen2_f64", 1e-5);
+    }
+    // a sliding window of 3 keys over 8 positions, head_dim 8 != hidden / heads, left and right padding
+    TEST_CASE("golden: model_mistral_f32 (HF MistralForCausalLM, sliding window)") {
+        model_golden_test::check_model_golden("model_mistral_f32", 5e-5);
     }
 
     TEST_CASE("golden: a sharded BF16 checkpoint loads and computes HF's logits") {

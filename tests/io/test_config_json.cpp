@@ -5,7 +5,9 @@
 
 #include "test_support.hpp"
 
+#include <cmath>
 #include <cstdint>
+#include <numbers>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,8 @@
 
 #include <loramoe/io/adapter_config_json.hpp>
 #include <loramoe/io/llama_config_json.hpp>
+#include <loramoe/llama/weights.hpp>
+#include <loramoe/nn/rope_frequencies.hpp>
 
 namespace test_config_json {
 using nlohmann::json;
@@ -107,17 +111,117 @@ TEST_SUITE("io") {
                              "m/config.json: 'hidden_act' is \"gelu\", expected \"silu\"",
                              loramoe::value_error);
         j = minimal_llama();
-        j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
-        CHECK_THROWS_WITH_AS(
-            loramoe::io::parse_llama_config(j, "m/config.json"),
-            "m/config.json: 'rope_scaling' is {\"factor\":2.0,\"type\":\"linear\"}, expected null (not "
-            "supported)",
-            loramoe::value_error);
+        j["model_type"] = "gemma";
+        CHECK_THROWS_WITH_AS(loramoe::io::parse_llama_config(j, "m/config.json"),
+                             "m/config.json: 'model_type' is \"gemma\", expected one of \"llama\", "
+                             "\"mistral\", \"qwen2\"",
+                             loramoe::value_error);
         // Values are then checked by llama_config::validate.
         j = minimal_llama();
         j["num_attention_heads"] = 5;
         CHECK_THROWS_NAMING(loramoe::value_error, loramoe::io::parse_llama_config(j, "m/config.json"),
                             "m/config.json", "num_attention_heads = 5", "hidden_size = 16");
+    }
+
+    TEST_CASE(
+        "config.json: rope_scaling llama3 and linear (rope_type or type); other types refused by name") {
+        using namespace test_config_json;
+        using kind = loramoe::nn::rope_scaling::kind;
+        json j = minimal_llama();
+        j["rope_scaling"] = {{"rope_type", "llama3"},
+                             {"factor", 8.0},
+                             {"low_freq_factor", 1.0},
+                             {"high_freq_factor", 4.0},
+                             {"original_max_position_embeddings", 8192}};
+        auto c = loramoe::io::parse_llama_config(j, "config.json");
+        CHECK(c.rope_scaling.type == kind::llama3);
+        CHECK(c.rope_scaling.factor == 8.0);
+        CHECK(c.rope_scaling.original_max_position_embeddings == 8192);
+        CHECK(loramoe::io::to_json(c)["rope_scaling"] == j["rope_scaling"]);
+        j["rope_scaling"].erase("low_freq_factor");
+        CHECK_THROWS_WITH_AS(loramoe::io::parse_llama_config(j, "m/config.json"),
+                             "m/config.json: 'rope_scaling': 'low_freq_factor' is missing, expected a number",
+                             loramoe::format_error);
+        j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+        c = loramoe::io::parse_llama_config(j, "config.json");
+        CHECK(c.rope_scaling.type == kind::linear);
+        CHECK(c.rope_scaling.factor == 2.0);
+        j["rope_scaling"] = {{"rope_type", "default"}};
+        CHECK(loramoe::io::parse_llama_config(j, "config.json").rope_scaling.type == kind::none);
+        j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+        CHECK_THROWS_WITH_AS(loramoe::io::parse_llama_config(j, "m/config.json"),
+                             "m/config.json: 'rope_scaling': RoPE scaling of type \"yarn\" is not supported: "
+                             "loramoe computes \"default\", \"linear\" and \"llama3\"",
+                             loramoe::value_error);
+        j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", -1.0}};
+        CHECK_THROWS_NAMING(loramoe::value_error, loramoe::io::parse_llama_config(j, "m/config.json"),
+                            "m/config.json", "factor");
+    }
+
+    TEST_CASE("rope_frequencies: llama3 keeps, interpolates and stretches by wavelength; linear divides") {
+        using kind = loramoe::nn::rope_scaling::kind;
+        // theta 100, Dh 8: w = 1, 0.1^(1/2)... wavelengths 6.28, 19.9, 62.8, 199 against 64/4 and 64/1.
+        const auto w = loramoe::nn::rope_frequencies(8, 100.0);
+        REQUIRE(w.size() == 4);
+        CHECK(w[1] == doctest::Approx(std::pow(100.0, -0.25)).epsilon(1e-15));
+        const auto linear = loramoe::nn::rope_frequencies(8, 100.0, {.type = kind::linear, .factor = 2});
+        for (std::size_t i = 0; i < 4; ++i) CHECK(linear[i] == w[i] / 2);
+        const auto llama3 = loramoe::nn::rope_frequencies(
+            8, 100.0, {.type = kind::llama3, .factor = 8, .original_max_position_embeddings = 64});
+        CHECK(llama3[0] == w[0]);         // 6.28 < 16: kept
+        CHECK(llama3[3] == w[3] / 8);     // 199 > 64: stretched
+        for (std::size_t i : {1u, 2u}) {  // in between: s = (64 / wavelength - 1) / 3
+            const double s = (64 / (2 * std::numbers::pi / w[i]) - 1) / 3;
+            CHECK(llama3[i] == doctest::Approx((1 - s) * w[i] / 8 + s * w[i]).epsilon(1e-15));
+        }
+    }
+
+    TEST_CASE("config.json: the mistral and qwen2 model types, their windows and biases; round trip") {
+        using namespace test_config_json;
+        using loramoe::llama::block_linear;
+        using loramoe::llama::model_family;
+        json j = minimal_llama();
+        j["model_type"] = "mistral";
+        j["num_attention_heads"] = 8;
+        auto c = loramoe::io::parse_llama_config(j, "config.json");
+        CHECK(c.family == model_family::mistral);
+        CHECK(c.sliding_window == 4096);    // MistralConfig's default when absent
+        CHECK(c.num_key_value_heads == 8);  // and its kv heads
+        j["sliding_window"] = nullptr;
+        j["num_key_value_heads"] = 2;
+        j["attention_bias"] = true;  // not read: Mistral has no biases
+        c = loramoe::io::parse_llama_config(j, "config.json");
+        CHECK(c.sliding_window == 0);
+        CHECK_FALSE(loramoe::llama::has_bias(c, block_linear::q));
+        j["sliding_window"] = 3;
+        c = loramoe::io::parse_llama_config(j, "config.json");
+        CHECK(c.sliding_window == 3);
+        auto written = loramoe::io::to_json(c);
+        CHECK(written["architectures"] == json({"MistralForCausalLM"}));
+        CHECK(loramoe::io::to_json(loramoe::io::parse_llama_config(written, "config.json")) == written);
+
+        j = minimal_llama();
+        j["model_type"] = "qwen2";
+        j["num_key_value_heads"] = 2;
+        j["sliding_window"] = 6;
+        c = loramoe::io::parse_llama_config(j, "config.json");
+        CHECK(c.family == model_family::qwen2);
+        CHECK(c.longest_sequence == 0);  // use_sliding_window is false
+        for (auto linear : {block_linear::q, block_linear::k, block_linear::v})
+            CHECK(loramoe::llama::has_bias(c, linear));
+        for (auto linear : {block_linear::o, block_linear::gate, block_linear::down})
+            CHECK_FALSE(loramoe::llama::has_bias(c, linear));
+        j["use_sliding_window"] = true;
+        CHECK(loramoe::io::parse_llama_config(j, "config.json").longest_sequence == 0);  // layers >= 28 only
+        j["max_window_layers"] = 1;
+        c = loramoe::io::parse_llama_config(j, "config.json");
+        CHECK(c.longest_sequence == 6);
+        CHECK_NOTHROW(c.check_sequence_length(6));
+        CHECK_THROWS_NAMING(loramoe::value_error, c.check_sequence_length(7), "7 tokens",
+                            "sliding window (6");
+        written = loramoe::io::to_json(c);
+        CHECK(written["model_type"] == "qwen2");
+        CHECK(loramoe::io::to_json(loramoe::io::parse_llama_config(written, "config.json")) == written);
     }
 
     TEST_CASE("adapter_config.json: the official keys, and the plain LoRA without lora_nums") {

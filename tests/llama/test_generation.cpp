@@ -2,6 +2,7 @@
 // of the full model's logits at the last position of the sequence so far.
 
 #include <algorithm>
+#include <utility>
 
 #include <doctest/doctest.h>
 
@@ -57,8 +58,16 @@ TEST_SUITE("llama") {
         adapter.experts = 3;
         adapter.rank = 2;
         adapter.target_modules = {"q_proj", "k_proj", "v_proj", "o_proj", "down_proj"};
-        for (auto placement : {moe::adapter_placement::linears, moe::adapter_placement::ffn}) {
+        // A sliding window of 4 keys (Mistral), shorter than the 14 tokens, and scaled RoPE (Llama 3).
+        for (const auto& variant : {std::pair{moe::adapter_placement::linears, 0},
+                                    {moe::adapter_placement::ffn, 0},
+                                    {moe::adapter_placement::linears, 4}}) {
+            const auto [placement, window] = variant;
+            CAPTURE(variant.second);
             adapter.placement = placement;
+            c.family = window ? llama::model_family::mistral : llama::model_family::llama;
+            c.sliding_window = window;
+            if (window) c.rope_scaling = {.type = nn::rope_scaling::kind::linear, .factor = 3};
             llama::llama_model<T> model(c, adapter);
             randomise_model(model, 5);
             const std::vector<std::int64_t> prompt = {3, 14, 7, 7, 22};

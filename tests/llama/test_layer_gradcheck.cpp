@@ -87,8 +87,8 @@ TEST_SUITE("gradcheck") {
     }
 
     TEST_CASE(
-        "gradcheck: attention with GQA, causal and padding masks, and a query that sees no key; its "
-        "probabilities kept or computed again in backward") {
+        "gradcheck: attention with GQA, causal and padding masks, a sliding window, and queries that see "
+        "no key; its probabilities kept or computed again in backward") {
         const lm::index samples = 2, tokens = 5, heads = 4, kv_heads = 2, head_dim = 3;
         const lm::index m = samples * tokens;
         auto q = lm::test::random_tensor<double>({m, heads * head_dim}, 6, -2, 2);
@@ -97,37 +97,53 @@ TEST_SUITE("gradcheck") {
         const auto dout = lm::test::random_tensor<double>({m, heads * head_dim}, 9);
         // Sample 0 left-padded (its first query sees no key), sample 1 right-padded.
         const auto mask = lm::make_tensor<double>({m}, {0, 1, 1, 1, 1, 1, 1, 1, 0, 0});
-        std::vector<double> gradients_of[2];
-        for (bool keep : {true, false}) {
-            CAPTURE(keep);
-            lm::nn::causal_attention<double> attention{heads, kv_heads, head_dim, keep};
-            typename lm::nn::causal_attention<double>::saved s;
-            lm::tensor<double> out({m, heads * head_dim}), dq(q.shape()), dk(k.shape()), dv(v.shape());
-            auto loss = [&] {
-                attention.forward(samples, tokens, q.matrix(), k.matrix(), v.matrix(), mask.data(),
-                                  out.matrix(), s);
-                return project(out, dout);
-            };
-            auto gradients = [&] {
-                attention.forward(samples, tokens, q.matrix(), k.matrix(), v.matrix(), mask.data(),
-                                  out.matrix(), s);
-                attention.backward(samples, tokens, q.matrix(), k.matrix(), v.matrix(), mask.data(), s,
-                                   dout.matrix(), dq.matrix(), dk.matrix(), dv.matrix());
-            };
-            expect_passed(lm::check::gradcheck(
-                loss, gradients,
-                {{"q", all(q), dq.span()}, {"k", all(k), dk.span()}, {"v", all(v), dv.span()}}, options()));
-            gradients();
-            for (const auto* t : {&dq, &dk, &dv})
-                gradients_of[keep].insert(gradients_of[keep].end(), t->span().begin(), t->span().end());
-            if (keep) {
-                // The no-key query attends uniformly to all keys.
-                for (lm::index j = 0; j < tokens; ++j) CHECK(s.probs[j] == doctest::Approx(1.0 / tokens));
-            } else {
-                CHECK(s.probs.size() == 0);
+        // A window of 2 keys: sample 1's last query sees only padding.
+        for (const lm::index window : {0, 2}) {
+            CAPTURE(window);
+            std::vector<double> gradients_of[2];
+            for (bool keep : {true, false}) {
+                CAPTURE(keep);
+                lm::nn::causal_attention<double> attention{heads, kv_heads, head_dim, window, keep};
+                typename lm::nn::causal_attention<double>::saved s;
+                lm::tensor<double> out({m, heads * head_dim}), dq(q.shape()), dk(k.shape()), dv(v.shape());
+                auto loss = [&] {
+                    attention.forward(samples, tokens, q.matrix(), k.matrix(), v.matrix(), mask.data(),
+                                      out.matrix(), s);
+                    return project(out, dout);
+                };
+                auto gradients = [&] {
+                    attention.forward(samples, tokens, q.matrix(), k.matrix(), v.matrix(), mask.data(),
+                                      out.matrix(), s);
+                    attention.backward(samples, tokens, q.matrix(), k.matrix(), v.matrix(), mask.data(), s,
+                                       dout.matrix(), dq.matrix(), dk.matrix(), dv.matrix());
+                };
+                expect_passed(lm::check::gradcheck(
+                    loss, gradients,
+                    {{"q", all(q), dq.span()}, {"k", all(k), dk.span()}, {"v", all(v), dv.span()}},
+                    options()));
+                gradients();
+                for (const auto* t : {&dq, &dk, &dv})
+                    gradients_of[keep].insert(gradients_of[keep].end(), t->span().begin(), t->span().end());
+                if (keep) {
+                    // The no-key queries attend uniformly to all keys: sample 0's first, and with the window
+                    // sample 1's last; a window of 2 leaves 2 keys to the others.
+                    const auto probability = [&](lm::index b, lm::index h, lm::index i, lm::index j) {
+                        return s.probs[((b * heads + h) * tokens + i) * tokens + j];
+                    };
+                    for (lm::index j = 0; j < tokens; ++j) {
+                        CHECK(probability(0, 0, 0, j) == doctest::Approx(1.0 / tokens));
+                        if (window) CHECK(probability(1, 1, 4, j) == doctest::Approx(1.0 / tokens));
+                    }
+                    if (window) {
+                        CHECK(probability(0, 2, 4, 2) == 0.0);
+                        CHECK(probability(0, 2, 4, 3) + probability(0, 2, 4, 4) == doctest::Approx(1.0));
+                    }
+                } else {
+                    CHECK(s.probs.size() == 0);
+                }
             }
+            CHECK(gradients_of[0] == gradients_of[1]);  // computed again, bit for bit
         }
-        CHECK(gradients_of[0] == gradients_of[1]);  // computed again, bit for bit
     }
 
     TEST_CASE("gradcheck: SwiGLU") {

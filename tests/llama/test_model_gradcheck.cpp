@@ -1,6 +1,7 @@
 // gradcheck of the whole LLaMA model, in double: every base weight in full fine-tuning mode, every
 // adapter tensor in LoRAMoE mode (linears and ffn placements), with GQA, tied and untied embeddings,
-// attention biases, and left- and right-padded samples.
+// attention biases, and left- and right-padded samples; the Qwen2 and Mistral variants (biases on q, k,
+// v; a sliding window) with Llama 3's scaled RoPE.
 
 #include <doctest/doctest.h>
 
@@ -118,6 +119,26 @@ TEST_SUITE("gradcheck") {
             randomise({model.adapters().values().data(), static_cast<std::size_t>(model.adapters().size())},
                       3, 0.5);
             const auto report = check_model(model, tiny_batch(), adapter_tensors(model));
+            INFO(report.table());
+            CHECK(report.passed());
+        }
+    }
+
+    TEST_CASE("gradcheck: Qwen2's q/k/v biases, Mistral's sliding window, Llama 3's RoPE scaling") {
+        for (auto family : {llama::model_family::qwen2, llama::model_family::mistral}) {
+            CAPTURE(static_cast<int>(family));
+            auto c = tiny_config(family == llama::model_family::qwen2, false);
+            c.family = family;
+            if (family == llama::model_family::mistral) c.sliding_window = 2;
+            c.rope_scaling = {
+                .type = nn::rope_scaling::kind::llama3, .factor = 4, .original_max_position_embeddings = 64};
+            c.rope_theta = 100;
+            model_type model(c, std::nullopt, {.train_base = true});
+            const bool k_bias = model.layout().find("model.layers.0.self_attn.k_proj.bias") != nullptr;
+            CHECK(k_bias == (family == llama::model_family::qwen2));
+            CHECK(model.layout().find("model.layers.0.self_attn.o_proj.bias") == nullptr);
+            randomise_base(model, 6);
+            const auto report = check_model(model, tiny_batch(), base_tensors(model));
             INFO(report.table());
             CHECK(report.passed());
         }

@@ -1,7 +1,8 @@
 #pragma once
 // Causal grouped-query self-attention with a key padding mask on the device (maths and conventions:
 // cpu/attention.hpp, including a query that sees no key attending uniformly to all S keys). Defined
-// in cuda/attention.cu for float and double; mask is device memory or null.
+// in cuda/attention.cu for float and double; mask is device memory or null. A sliding window shorter
+// than the sequence is refused (value_error): the CPU computes it.
 
 #include <loramoe/core/attention_shape.hpp>
 #include <loramoe/core/view.hpp>

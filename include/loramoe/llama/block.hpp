@@ -73,7 +73,8 @@ public:
           hidden_(config.hidden_size),
           ffn_(config.intermediate_size),
           rotary_(rotary),
-          attention_{config.num_attention_heads, config.num_key_value_heads, config.head_dim} {
+          attention_{config.num_attention_heads, config.num_key_value_heads, config.head_dim,
+                     config.sliding_window} {
         const std::string prefix = layer_prefix(layer);
         auto values = [&](const std::string& name) { return base.values(prefix + name); };
         auto grads = [&](const std::string& name) { return base.grads(prefix + name); };

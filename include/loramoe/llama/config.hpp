@@ -1,6 +1,11 @@
 #pragma once
 // The architecture of a LLaMA model, as HuggingFace's config.json describes it (io/llama_config_json.hpp
-// reads and writes that file; the defaults of its optional keys are LlamaConfig's).
+// reads and writes that file; the defaults of its optional keys are LlamaConfig's). Mistral and Qwen2
+// are the same architecture with small differences, kept here:
+//   Mistral: a sliding window (a query sees only its `sliding_window` latest keys), no biases;
+//   Qwen2:   biases on q, k and v (not o, not the MLP); its optional sliding window is applied by some of
+//            transformers' attention implementations and not by others (and with a different width),
+//            so loramoe refuses sequences longer than it rather than pick one.
 
 #include <cstdint>
 #include <optional>
@@ -9,10 +14,14 @@
 
 #include <loramoe/core/backend.hpp>
 #include <loramoe/core/error.hpp>
+#include <loramoe/nn/rope_frequencies.hpp>
 
 namespace loramoe::llama {
 
+enum class model_family { llama, mistral, qwen2 };
+
 struct llama_config {
+    model_family family = model_family::llama;
     index vocab_size = 0;           // V
     index hidden_size = 0;          // D
     index intermediate_size = 0;    // F
@@ -22,9 +31,12 @@ struct llama_config {
     index head_dim = 0;             // Dh
     double rms_norm_eps = 1e-6;
     double rope_theta = 10000.0;
+    nn::rope_scaling rope_scaling;
     bool tie_word_embeddings = false;
-    bool attention_bias = false;
-    bool mlp_bias = false;
+    bool attention_bias = false;  // llama: biases on q, k, v and o (Qwen2 always has them on q, k, v)
+    bool mlp_bias = false;        // llama: biases on gate, up and down
+    index sliding_window = 0;     // Mistral: the keys a query sees, itself included; 0: all
+    index longest_sequence = 0;   // Qwen2's sliding window: longer sequences are refused; 0: no limit
     index max_position_embeddings = 2048;
     std::optional<std::int64_t> bos_token_id;
     std::vector<std::int64_t> eos_token_ids;
@@ -50,6 +62,25 @@ struct llama_config {
             fail<value_error>("{}: head_dim = {} must be even for rotary embeddings", source, head_dim);
         if (!(rms_norm_eps > 0)) fail<value_error>("{}: rms_norm_eps must be positive", source);
         if (!(rope_theta > 0)) fail<value_error>("{}: rope_theta must be positive", source);
+        rope_scaling.validate(source);
+        if (sliding_window < 0 || longest_sequence < 0)
+            fail<value_error>("{}: sliding_window must not be negative", source);
+        if (family != model_family::llama && (attention_bias || mlp_bias))
+            fail<value_error>("{}: attention_bias and mlp_bias belong to the llama family", source);
+        if (family != model_family::mistral && sliding_window != 0)
+            fail<value_error>("{}: a sliding window applied to attention is Mistral's", source);
+        if (family != model_family::qwen2 && longest_sequence != 0)
+            fail<value_error>("{}: a sliding window that limits the sequences is Qwen2's", source);
+    }
+
+    // Throws value_error when a sequence of `tokens` tokens is longer than this model allows.
+    void check_sequence_length(index tokens) const {
+        if (longest_sequence != 0 && tokens > longest_sequence)
+            fail<value_error>(
+                "a sequence of {} tokens is longer than the Qwen2 model's sliding window ({} tokens, "
+                "use_sliding_window in config.json): transformers applies that window in some attention "
+                "implementations and not in others, so loramoe refuses longer sequences",
+                tokens, longest_sequence);
     }
 };
 

@@ -114,7 +114,7 @@ public:
           bf16_layout_(options.base_in_bf16 ? llama_weight_layout(config, weight_kind::matrices)
                                             : tensor_layout{}),
           base_(layout_.total(), options.train_base),
-          rotary_(config.head_dim, config.rope_theta) {
+          rotary_(config.head_dim, config.rope_theta, config.rope_scaling) {
         config_.validate();
         if (adapter_config_) adapter_config_->validate();
         if (options_.recompute_segment < 1 || (options_.recompute_segment > 1 && !options_.recompute))
@@ -183,6 +183,7 @@ public:
     // acts when training.
     model_losses forward(const token_batch& batch, saved& s, workspace& scratch, bool training = false) {
         batch.validate(config_.vocab_size);
+        config_.check_sequence_length(batch.tokens);
         prepare(batch, s);
         const index m = batch.rows(), d = config_.hidden_size;
         s.training = training;
@@ -293,6 +294,7 @@ public:
         std::vector<std::int64_t> pending(prompt.begin(), prompt.end()), generated;
         while (static_cast<index>(generated.size()) < max_new_tokens) {
             const index n = static_cast<index>(pending.size()), past = g.cache.length;
+            config_.check_sequence_length(past + n);
             tensor<std::int64_t, cpu> ids({n}), positions({n});
             for (index i = 0; i < n; ++i) {
                 ids[i] = pending[static_cast<std::size_t>(i)];

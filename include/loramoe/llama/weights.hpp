@@ -2,7 +2,7 @@
 // The weights of a LLaMA model by their HuggingFace names, packed in one buffer in this order:
 //   model.embed_tokens.weight                               (V, D)
 //   model.layers.{l}.input_layernorm.weight                 (D)
-//   model.layers.{l}.self_attn.{q,k,v,o}_proj.weight (+ .bias with attention_bias)
+//   model.layers.{l}.self_attn.{q,k,v,o}_proj.weight (+ .bias with attention_bias; q, k, v in Qwen2)
 //   model.layers.{l}.post_attention_layernorm.weight        (D)
 //   model.layers.{l}.mlp.{gate,up,down}_proj.weight  (+ .bias with mlp_bias)
 //   model.norm.weight                                       (D)
@@ -62,9 +62,9 @@ inline std::pair<index, index> linear_shape(const llama_config& c, block_linear 
 }
 
 inline bool has_bias(const llama_config& c, block_linear linear) {
-    const bool attention = linear == block_linear::q || linear == block_linear::k ||
-                           linear == block_linear::v || linear == block_linear::o;
-    return attention ? c.attention_bias : c.mlp_bias;
+    const bool qkv = linear == block_linear::q || linear == block_linear::k || linear == block_linear::v;
+    if (qkv && c.family == model_family::qwen2) return true;
+    return qkv || linear == block_linear::o ? c.attention_bias : c.mlp_bias;
 }
 
 // Which weights a layout lists: all, or the matrices (rank 2) or the vectors (rank 1) alone.

@@ -1,6 +1,6 @@
 #pragma once
-// Causal grouped-query self-attention with a padding mask (kernels: cpu/attention.hpp), with the
-// probabilities kept for backward, or (on the CPU) computed again there.
+// Causal grouped-query self-attention with a padding mask and an optional sliding window (kernels:
+// cpu/attention.hpp), with the probabilities kept for backward, or (on the CPU) computed again there.
 
 #include <type_traits>
 
@@ -14,6 +14,7 @@ struct causal_attention {
     index heads = 0;     // H
     index kv_heads = 0;  // Hkv
     index head_dim = 0;  // Dh
+    index window = 0;    // the keys a query sees, itself included (Mistral's sliding window); 0: all
     // False: forward keeps no (B, H, S, S) probabilities and backward computes them again (CPU; the
     // CUDA kernels always keep them). At S = 2048 they are 16 MiB per sample and head.
     bool keep_probabilities = true;
@@ -23,7 +24,7 @@ struct causal_attention {
     };
 
     attention_shape shape(index samples, index tokens) const {
-        return {samples, tokens, heads, kv_heads, head_dim};
+        return {samples, tokens, heads, kv_heads, head_dim, window};
     }
 
     // q (B*S, H*Dh), k, v (B*S, Hkv*Dh), mask (B*S) or null  ->  out (B*S, H*Dh)
