@@ -39,4 +39,5 @@ install(FILES
     ${PROJECT_BINARY_DIR}/loramoeConfigVersion.cmake
     cmake/loramoeXtlShim.cmake
     cmake/loramoeSentencePiece.cmake
+    cmake/loramoeUnicode.cmake
     DESTINATION ${LORAMOE_CMAKE_DIR})

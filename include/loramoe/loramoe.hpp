@@ -53,6 +53,7 @@
 
 #include <loramoe/io/adapter.hpp>
 #include <loramoe/io/atomic_file.hpp>
+#include <loramoe/io/generation_config.hpp>
 #include <loramoe/io/hf_checkpoint.hpp>
 #include <loramoe/io/instruction_data.hpp>
 #include <loramoe/io/json_file.hpp>

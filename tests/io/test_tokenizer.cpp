@@ -138,12 +138,12 @@ TEST_SUITE("io") {
         loramoe::test::temporary_directory dir;
         const auto config = test_tokenizer::config_with_vocab(259);
         CHECK_THROWS_NAMING(loramoe::io_error, loramoe::io::load_tokenizer(dir.path(), config),
-                            dir.path().string(), "tokenizer.model", "tokenizer_config.json",
+                            dir.path().string(), "tokenizer.model", "tokenizer.json", "tokenizer_config.json",
                             "LoramoeByteTokenizer");
 
         loramoe::test::write_file(dir / "tokenizer_config.json", R"({"tokenizer_class": "LlamaTokenizer"})");
         CHECK_THROWS_NAMING(loramoe::io_error, loramoe::io::load_tokenizer(dir.path(), config),
-                            "\"LlamaTokenizer\"", "no tokenizer.model");
+                            "\"LlamaTokenizer\"", "neither tokenizer.model nor tokenizer.json");
         loramoe::test::write_file(dir / "tokenizer_config.json", R"({"tokenizer_class": 3})");
         CHECK_THROWS_NAMING(loramoe::format_error, loramoe::io::load_tokenizer(dir.path(), config),
                             (dir / "tokenizer_config.json").string(),

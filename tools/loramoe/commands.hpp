@@ -19,5 +19,6 @@ void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
 
 }  // namespace loramoe::cli

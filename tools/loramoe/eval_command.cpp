@@ -9,6 +9,7 @@
 #include <optional>
 
 #include <loramoe/io/atomic_file.hpp>
+#include <loramoe/io/generation_config.hpp>
 #include <loramoe/io/instruction_data.hpp>
 #include <loramoe/io/pretrained.hpp>
 #include <loramoe/io/tokenizer.hpp>
@@ -48,7 +49,7 @@ void run(eval_options& o) {
     o.recompute.apply(options);
     const auto model = io::load_pretrained<T, Backend>(o.model, o.adapter, options);
     o.evaluation.exact_match = !o.no_generate;
-    const std::vector<std::int64_t> stop = {tokenizer->eos_id()};
+    const auto stop = io::generation_stop_ids(o.model, config, *tokenizer);
     const auto result = train::evaluate(*model, std::span<const io::tokenized_example>(examples),
                                         tokenizer->pad_id(), stop, o.evaluation);
 

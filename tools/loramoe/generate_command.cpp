@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 
+#include <loramoe/io/generation_config.hpp>
 #include <loramoe/io/instruction_data.hpp>
 #include <loramoe/io/pretrained.hpp>
 #include <loramoe/io/tokenizer.hpp>
@@ -44,7 +45,7 @@ void run(const generate_options& o) {
     example.input = o.input;
     const auto tokenized =
         io::tokenize_example(example, *tokenizer, o.prompt_format, config.max_position_embeddings);
-    const std::vector<std::int64_t> stop = {tokenizer->eos_id()};
+    const auto stop = io::generation_stop_ids(o.model, config, *tokenizer);
     const auto prompt = train::prompt_of(tokenized);
     const auto start = std::chrono::steady_clock::now();
     const auto generated = model->generate(prompt, o.max_new_tokens, stop);

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     loramoe::cli::add_eval_command(app);
     loramoe::cli::add_generate_command(app);
     loramoe::cli::add_demo_command(app);
+    loramoe::cli::add_tokenize_command(app);
     auto command = [&] {
         return app.get_subcommands().empty() ? std::string("loramoe")
                                              : "loramoe " + app.get_subcommands().front()->get_name();
