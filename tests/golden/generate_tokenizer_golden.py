@@ -10,6 +10,9 @@ ids, without and with add_special_tokens.
           added before a text by the post-processor's template;
   qwen2:  Qwen2's split pattern (single digits) after an NFC normalizer, ChatML's special tokens;
   gpt2:   ByteLevel alone (GPT-2's own pattern, add_prefix_space).
+The llama3 and qwen2 folders carry chat templates in the forms of Llama 3 Instruct's and Qwen2.5's, and
+expected_chat.json the ids transformers' apply_chat_template gives a user message alone (with the
+generation prompt) and with the assistant's answer.
 """
 import json
 import os
@@ -17,6 +20,7 @@ import shutil
 
 import tokenizers
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast
 
 assert tokenizers.__version__.startswith("0.19"), "run with tokenizers 0.19 (see the top)"
 
@@ -66,6 +70,45 @@ LINES = [
 ]
 
 
+# Llama 3 Instruct's template, and Qwen2.5's without its tool branches (those need tools, which the data
+# has not), as the checkpoints ship them.
+LLAMA3_CHAT = ("{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+               "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + "
+               "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
+               "{{ content }}{% endfor %}{% if add_generation_prompt %}"
+               "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
+QWEN2_CHAT = ("{%- if messages[0]['role'] == 'system' %}"
+              "{{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}"
+              "{%- else %}{{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+              "assistant.<|im_end|>\n' }}{%- endif %}"
+              "{%- for message in messages %}{%- if (message.role == 'user') or (message.role == 'system' and not "
+              "loop.first) or (message.role == 'assistant') %}"
+              "{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}{%- endif %}"
+              "{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}{%- endif %}")
+
+CONVERSATIONS = [("What is the capital of France?", "", "Paris"),
+                 ("  Translate to German:  ", "The cat sleeps.", " Die Katze schläft. "),
+                 ("Sort the numbers.", "3 1 2", "1 2 3\n"),
+                 ("東京はどこですか？", "", "日本です。😀")]
+
+
+def chat_cases(folder, tokenizer_config, end_of_turn):
+    tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(folder, "tokenizer.json"),
+                                  bos_token=tokenizer_config.get("bos_token"))
+    tok.chat_template = tokenizer_config["chat_template"]
+    cases = []
+    for instruction, input, output in CONVERSATIONS:
+        user = instruction + ("\n" + input if input else "")
+        messages = [dict(role="user", content=user), dict(role="assistant", content=output)]
+        prompt = tok.apply_chat_template(messages[:1], add_generation_prompt=True, tokenize=True)
+        full = tok.apply_chat_template(messages, tokenize=True)
+        assert full[:len(prompt)] == prompt
+        end = full.index(tok.convert_tokens_to_ids(end_of_turn), len(prompt)) + 1   # the answer's end of turn
+        cases.append(dict(instruction=instruction, input=input, output=output, prompt_ids=prompt, ids=full[:end]))
+    with open(os.path.join(folder, "expected_chat.json"), "w") as f:
+        json.dump(cases, f, indent=1, ensure_ascii=False)
+
+
 def train(pattern, normalizer, byte_level, special_tokens, ignore_merges):
     tok = Tokenizer(models.BPE(ignore_merges=ignore_merges))
     if normalizer:
@@ -110,20 +153,23 @@ def main():
         processors.ByteLevel(trim_offsets=False),
         processors.TemplateProcessing(single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A <|begin_of_text|> $B",
                                       special_tokens=[("<|begin_of_text|>", bos)])])
-    write_case("tokenizer_llama3", llama3,
-               dict(tokenizer_class="PreTrainedTokenizerFast", bos_token="<|begin_of_text|>", eos_token="<|eot_id|>"),
+    llama3_config = dict(tokenizer_class="PreTrainedTokenizerFast", bos_token="<|begin_of_text|>",
+                         eos_token="<|eot_id|>", chat_template=LLAMA3_CHAT)
+    write_case("tokenizer_llama3", llama3, llama3_config,
                dict(bos_token_id=bos, eos_token_id=llama3.token_to_id("<|end_of_text|>")))
+    chat_cases(os.path.join(HERE, "tokenizer_llama3"), llama3_config, "<|eot_id|>")
 
     qwen2 = train(QWEN2_PATTERN, normalizers.NFC(),
                   pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
                   ["<|endoftext|>", "<|im_start|>", "<|im_end|>"], False)
     qwen2.post_processor = processors.ByteLevel(trim_offsets=False)
-    write_case("tokenizer_qwen2", qwen2,
-               dict(tokenizer_class="Qwen2Tokenizer", bos_token=None,
-                    eos_token=dict(content="<|im_end|>", lstrip=False, rstrip=False, normalized=False, special=True),
-                    pad_token="<|endoftext|>"),
+    qwen2_config = dict(tokenizer_class="Qwen2Tokenizer", bos_token=None,
+                        eos_token=dict(content="<|im_end|>", lstrip=False, rstrip=False, normalized=False, special=True),
+                        pad_token="<|endoftext|>", chat_template=QWEN2_CHAT)
+    write_case("tokenizer_qwen2", qwen2, qwen2_config,
                dict(model_type="qwen2", architectures=["Qwen2ForCausalLM"], bos_token_id=qwen2.token_to_id("<|endoftext|>"),
                     eos_token_id=qwen2.token_to_id("<|im_end|>")))
+    chat_cases(os.path.join(HERE, "tokenizer_qwen2"), qwen2_config, "<|im_end|>")
 
     gpt2 = train(None, None, pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True), ["<|endoftext|>"], False)
     write_case("tokenizer_gpt2", gpt2, dict(tokenizer_class="GPT2Tokenizer", bos_token="<|endoftext|>",

@@ -16,6 +16,7 @@
 
 #include <loramoe/io/generation_config.hpp>
 #include <loramoe/io/hf_checkpoint.hpp>
+#include <loramoe/io/instruction_data.hpp>
 #include <loramoe/io/tokenizer.hpp>
 
 namespace test_bpe_tokenizer {
@@ -91,6 +92,65 @@ TEST_SUITE("io") {
         write(dir / "tokenizer_config.json", {{"eos_token", "<|nope|>"}});
         CHECK_THROWS_NAMING(loramoe::value_error, loramoe::io::load_tokenizer(dir.path(), bare), "eos_token",
                             "<|nope|>", "not a token");
+    }
+
+    TEST_CASE(
+        "--template chat: transformers' apply_chat_template ids for Llama 3's and Qwen2.5's templates") {
+        using namespace test_bpe_tokenizer;
+        for (const char* name : {"tokenizer_llama3", "tokenizer_qwen2"}) {
+            CAPTURE(name);
+            const fs::path dir = loramoe::test::golden_dir() / name;
+            const auto tokenizer = loramoe::io::load_tokenizer(dir, loramoe::io::read_llama_config(dir));
+            const auto chat = loramoe::io::read_chat_template(dir);
+            for (const auto& c : read(dir / "expected_chat.json")) {
+                loramoe::io::instruction_example e;
+                e.instruction = c["instruction"].get<std::string>();
+                e.input = c["input"].get<std::string>();
+                e.output = c["output"].get<std::string>();
+                CAPTURE(e.instruction);
+                const auto t = loramoe::io::tokenize_example(e, *tokenizer,
+                                                             loramoe::io::prompt_template::chat, 1000, &chat);
+                const auto ids = c["ids"].get<std::vector<std::int64_t>>();
+                const auto prompt = c["prompt_ids"].get<std::vector<std::int64_t>>();
+                CHECK(t.ids == ids);
+                REQUIRE(t.labels.size() == ids.size());
+                for (std::size_t i = 0; i < ids.size(); ++i)
+                    CHECK(t.labels[i] == (i < prompt.size() ? loramoe::ignore_index : ids[i]));
+            }
+        }
+        CHECK_THROWS_NAMING(loramoe::value_error,
+                            loramoe::io::tokenize_example({}, *loramoe::io::make_byte_tokenizer(),
+                                                          loramoe::io::prompt_template::chat, 10),
+                            "chat template");
+    }
+
+    TEST_CASE("--template chat: other templates, and none, are refused") {
+        using namespace test_bpe_tokenizer;
+        loramoe::test::temporary_directory dir;
+        CHECK_THROWS_NAMING(loramoe::value_error, loramoe::io::read_chat_template(dir.path()),
+                            "tokenizer_config.json");
+        write(dir / "tokenizer_config.json", {{"bos_token", "<s>"}});
+        CHECK_THROWS_NAMING(loramoe::value_error, loramoe::io::read_chat_template(dir.path()),
+                            "'chat_template'");
+        for (const char* t : {"{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}",
+                              "{{- bos_token }}<|start_header_id|>system<|end_header_id|>\n\nCutting "
+                              "Knowledge Date: December "
+                              "2023<|eot_id|>"}) {
+            CAPTURE(t);
+            write(dir / "tokenizer_config.json", {{"chat_template", t}});
+            CHECK_THROWS_NAMING(loramoe::value_error, loramoe::io::read_chat_template(dir.path()),
+                                "not one of the fixed forms");
+        }
+        // ChatML without a default system prompt; named templates.
+        write(dir / "tokenizer_config.json", {{"chat_template",
+                                               {{{"name", "default"},
+                                                 {"template",
+                                                  "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ "
+                                                  "m.content }}<|im_end|>\n{% endfor %}"}}}}});
+        const auto chat = loramoe::io::read_chat_template(dir.path());
+        CHECK(chat.kind == loramoe::io::chat_template::form::chatml);
+        CHECK(chat.system_prompt.empty());
+        CHECK(chat.prompt("hi") == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n");
     }
 
     TEST_CASE("tokenizer.json: malformed files and unsupported parts are errors naming them") {

@@ -2,7 +2,8 @@
 // (rope_scaling llama3, tied head, a tokenizer.json shaped as Llama 3's), Qwen2 (q/k/v biases, NFC
 // tokenizer.json with ChatML's tokens, special ids from tokenizer_config.json) and Mistral (a sliding
 // window shorter than the examples, a GPT-2-shaped tokenizer.json): each trains an adapter that lowers
-// the loss, scores it and generates. A Qwen2 window that some layer has refuses longer sequences.
+// the loss, scores it and generates; --template chat renders Llama 3's and Qwen2.5's chat templates and
+// refuses a folder without one. A Qwen2 window that some layer has refuses longer sequences.
 
 #include "test_support.hpp"
 #include "train/training_fixture.hpp"
@@ -80,6 +81,21 @@ TEST_SUITE("cli") {
                                            " --prompt 'reverse b c a' --max-new-tokens 12");
             REQUIRE_MESSAGE(generated.status == 0, generated.err);
             CHECK(generated.out.back() == '\n');
+
+            // The checkpoint's chat template: Llama 3's and Qwen2.5's are rendered, the GPT-2-shaped
+            // tokenizer has none.
+            const auto chat = run_cli("train --model " + quote(model) + " --data " + quote(data) + " --out " +
+                                      quote(dir / (type + "-chat")) + " --epochs 1 --template chat");
+            const auto chat_generated = run_cli("generate --model " + quote(model) +
+                                                " --prompt hello --max-new-tokens 3 --template chat");
+            if (family == model_family::mistral) {
+                CHECK(chat.status == 1);
+                CHECK(chat.err.find("chat_template") != std::string::npos);
+                CHECK(chat_generated.status == 1);
+            } else {
+                CHECK_MESSAGE(chat.status == 0, chat.err);
+                CHECK_MESSAGE(chat_generated.status == 0, chat_generated.err);
+            }
         }
 
         const fs::path windowed = dir / "qwen2-window";

@@ -19,6 +19,7 @@
 #include "commands.hpp"
 #include "device.hpp"
 #include "recompute_option.hpp"
+#include "template_option.hpp"
 
 namespace loramoe::cli {
 
@@ -29,7 +30,7 @@ struct eval_options {
     std::optional<std::filesystem::path> adapter;
     train::evaluation_options evaluation;
     index max_length = 1024;
-    io::prompt_template prompt_format = io::prompt_template::plain;
+    template_choice prompt_format;
     bool no_generate = false;
     bool double_precision = false;
     device where = device::cpu;
@@ -43,8 +44,8 @@ void run(eval_options& o) {
     const auto tokenizer = io::load_tokenizer(o.model, config);
     const auto data = io::read_instruction_jsonl(o.data);
     std::vector<io::tokenized_example> examples;
-    for (const auto& e : data)
-        examples.push_back(io::tokenize_example(e, *tokenizer, o.prompt_format, o.max_length));
+    o.prompt_format.prepare(o.model);
+    for (const auto& e : data) examples.push_back(o.prompt_format.tokenize(e, *tokenizer, o.max_length));
     llama::model_options options{.base_in_bf16 = base_in_bf16<T, Backend>(o.base, o.model, true)};
     o.recompute.apply(options);
     const auto model = io::load_pretrained<T, Backend>(o.model, o.adapter, options);
@@ -99,9 +100,7 @@ void add_eval_command(CLI::App& app) {
         ->capture_default_str();
     c->add_option("--max-length", o->max_length, "tokens per example (longer ones are cut)")
         ->capture_default_str();
-    c->add_option("--template", o->prompt_format, "plain (default) or official")
-        ->transform(CLI::CheckedTransformer(std::map<std::string, io::prompt_template>{
-            {"plain", io::prompt_template::plain}, {"official", io::prompt_template::official}}));
+    add_template_option(c, o->prompt_format);
     c->add_flag("--no-generate", o->no_generate, "loss and router statistics only");
     c->add_flag("--double", o->double_precision, "compute in double precision (default float)");
     add_device_option(c, o->where);

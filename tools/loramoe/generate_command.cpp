@@ -2,7 +2,8 @@
 //                  [--device cpu|cuda] [--base-dtype auto|float32|bfloat16]
 //
 // Prints the greedy completion of one prompt, formatted as in training (BOS + instruction [+ "\n" +
-// input], and EOS after it with --template official), and on stderr how fast it came: the prompt's
+// input], EOS after it with --template official, the checkpoint's chat template with --template chat),
+// and on stderr how fast it came: the prompt's
 // forward, then one token at a time (decoding reads every weight once per token).
 
 #include <chrono>
@@ -19,6 +20,7 @@
 #include "base_dtype.hpp"
 #include "commands.hpp"
 #include "device.hpp"
+#include "template_option.hpp"
 
 namespace loramoe::cli {
 
@@ -29,7 +31,7 @@ struct generate_options {
     std::optional<std::filesystem::path> adapter;
     std::string prompt, input;
     index max_new_tokens = 64;
-    io::prompt_template prompt_format = io::prompt_template::plain;
+    template_choice prompt_format;
     device where = device::cpu;
     base_dtype base = base_dtype::automatic;
 };
@@ -43,8 +45,9 @@ void run(const generate_options& o) {
     io::instruction_example example;
     example.instruction = o.prompt;
     example.input = o.input;
-    const auto tokenized =
-        io::tokenize_example(example, *tokenizer, o.prompt_format, config.max_position_embeddings);
+    auto prompt_format = o.prompt_format;
+    prompt_format.prepare(o.model);
+    const auto tokenized = prompt_format.tokenize(example, *tokenizer, config.max_position_embeddings);
     const auto stop = io::generation_stop_ids(o.model, config, *tokenizer);
     const auto prompt = train::prompt_of(tokenized);
     const auto start = std::chrono::steady_clock::now();
@@ -66,9 +69,7 @@ void add_generate_command(CLI::App& app) {
     c->add_option("--prompt", o->prompt, "the instruction")->required();
     c->add_option("--input", o->input, "the instruction's input, after a newline");
     c->add_option("--max-new-tokens", o->max_new_tokens)->capture_default_str();
-    c->add_option("--template", o->prompt_format, "plain (default) or official")
-        ->transform(CLI::CheckedTransformer(std::map<std::string, io::prompt_template>{
-            {"plain", io::prompt_template::plain}, {"official", io::prompt_template::official}}));
+    add_template_option(c, o->prompt_format);
     add_device_option(c, o->where);
     add_base_dtype_option(c, o->base);
     c->callback([o] { on_device(o->where, [&]<class Backend>(Backend) { run<Backend>(*o); }); });

@@ -23,6 +23,7 @@
 #include "commands.hpp"
 #include "device.hpp"
 #include "recompute_option.hpp"
+#include "template_option.hpp"
 
 namespace loramoe::cli {
 
@@ -38,7 +39,7 @@ struct train_options {
     moe::adapter_config adapter;
     train::training_options training;
     index max_length = 1024;
-    io::prompt_template prompt_format = io::prompt_template::plain;
+    template_choice prompt_format;
     index checkpoint_every = 0;
     index log_every = 10;
     bool resume = false;
@@ -63,8 +64,9 @@ void run(train_options& o) {
     const auto config = io::read_llama_config(o.model);
     const auto tokenizer = io::load_tokenizer(o.model, config);
     std::vector<io::tokenized_example> examples;
+    o.prompt_format.prepare(o.model);
     for (const auto& e : io::read_instruction_jsonl(o.data))
-        examples.push_back(io::tokenize_example(e, *tokenizer, o.prompt_format, o.max_length));
+        examples.push_back(o.prompt_format.tokenize(e, *tokenizer, o.max_length));
 
     std::optional<moe::adapter_config> adapter;
     if (o.mode != training_mode::full) {
@@ -195,11 +197,7 @@ void add_train_command(CLI::App& app) {
         ->capture_default_str();
     training->add_option("--max-length", o->max_length, "tokens per example (longer ones are cut)")
         ->capture_default_str();
-    training
-        ->add_option("--template", o->prompt_format,
-                     "plain (default) or official ({instruction}</s> before the output)")
-        ->transform(CLI::CheckedTransformer(std::map<std::string, io::prompt_template>{
-            {"plain", io::prompt_template::plain}, {"official", io::prompt_template::official}}));
+    add_template_option(training, o->prompt_format);
     training->add_flag("--double", o->double_precision, "compute in double precision (default float)");
 
     c->add_option("--checkpoint-every", o->checkpoint_every,

@@ -12,10 +12,15 @@
 // Tokenized, an instruction example is a prompt, masked out of the loss (label -100), then a target:
 //   plain     BOS + tokens(instruction [+ "\n" + input])         then tokens(output) + EOS
 //   official  BOS + tokens(instruction [+ "\n" + input]) + EOS   then tokens(output) + EOS
+//   chat      the checkpoint's chat template (io/chat_template.hpp) around instruction [+ "\n" + input]
+//             as the user's message, then the output and the end of the turn; the whole conversation is
+//             tokenized at once, as transformers' apply_chat_template does, and the tokens of the
+//             prompt alone are masked (with BOS where the template starts with it).
 // "official" is the official code's "{instruction}</s>" prompt, where HF's LLaMA tokenizer turns "</s>"
 // into the EOS id. Raw text is BOS + tokens(text) + EOS, every token but BOS counted. Labels line up
 // with the ids (the loss shifts them), as in HuggingFace.
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -27,6 +32,7 @@
 
 #include <loramoe/core/error.hpp>
 #include <loramoe/cpu/cross_entropy.hpp>
+#include <loramoe/io/chat_template.hpp>
 #include <loramoe/io/json_fields.hpp>
 #include <loramoe/io/tokenizer.hpp>
 
@@ -94,7 +100,7 @@ inline std::vector<instruction_example> read_instruction_jsonl(const std::filesy
     return examples;
 }
 
-enum class prompt_template { plain, official };
+enum class prompt_template { plain, official, chat };
 
 struct tokenized_example {
     std::vector<std::int64_t> ids;     // (T)
@@ -104,8 +110,10 @@ struct tokenized_example {
 
 // The ids and labels of `example` (see the top), cut to the first `max_tokens` like the official
 // code's [:max_seq_length]: the prompt's start is kept, so a long prompt may leave no target at all.
+// The chat format needs `chat`, the model's template.
 inline tokenized_example tokenize_example(const instruction_example& example, const tokenizer& tok,
-                                          prompt_template prompt_format, std::int64_t max_tokens) {
+                                          prompt_template prompt_format, std::int64_t max_tokens,
+                                          const chat_template* chat = nullptr) {
     if (max_tokens <= 0)
         fail<value_error>("tokenize_example: max_tokens must be positive, got {}", max_tokens);
     if (example.is_raw_text() &&
@@ -118,17 +126,33 @@ inline tokenized_example tokenize_example(const instruction_example& example, co
         for (const std::int64_t id : ids) out.labels.push_back(counted ? id : ignore_index);
     };
     const std::int64_t bos = tok.bos_id(), eos = tok.eos_id();
-    append({&bos, 1}, false);
-    if (example.is_raw_text()) {
-        append(tok.encode(example.text), true);
+    const std::string user =
+        example.input.empty() ? example.instruction : example.instruction + "\n" + example.input;
+    if (prompt_format == prompt_template::chat && !example.is_raw_text()) {
+        if (chat == nullptr)
+            fail<value_error>("tokenize_example: the chat format needs the model's chat template");
+        std::vector<std::int64_t> prompt, conversation;
+        if (chat->starts_with_bos()) prompt = conversation = {bos};
+        const std::string prompt_text = chat->prompt(user);
+        for (const std::int64_t id : tok.encode(prompt_text)) prompt.push_back(id);
+        for (const std::int64_t id : tok.encode(prompt_text + chat->target(example.output)))
+            conversation.push_back(id);
+        const auto masked = static_cast<std::size_t>(
+            std::mismatch(prompt.begin(), prompt.end(), conversation.begin(), conversation.end()).first -
+            prompt.begin());
+        append(std::span(conversation).first(masked), false);
+        append(std::span(conversation).subspan(masked), true);
     } else {
-        append(tok.encode(example.input.empty() ? example.instruction
-                                                : example.instruction + "\n" + example.input),
-               false);
-        if (prompt_format == prompt_template::official) append({&eos, 1}, false);
-        append(tok.encode(example.output), true);
+        append({&bos, 1}, false);
+        if (example.is_raw_text()) {
+            append(tok.encode(example.text), true);
+        } else {
+            append(tok.encode(user), false);
+            if (prompt_format == prompt_template::official) append({&eos, 1}, false);
+            append(tok.encode(example.output), true);
+        }
+        append({&eos, 1}, true);
     }
-    append({&eos, 1}, true);
     if (out.ids.size() > static_cast<std::size_t>(max_tokens)) {
         out.ids.resize(static_cast<std::size_t>(max_tokens));
         out.labels.resize(static_cast<std::size_t>(max_tokens));
