@@ -232,15 +232,20 @@ private:
         nfc_ = true;
     }
 
+    // read(each step of a "Sequence"'s list `key`), its errors naming "'key'[i]".
+    template <class Read>
+    static void for_each_step(const json_fields& sequence, const char* key, Read read) {
+        if (!sequence.contains(key) || !sequence.json()[key].is_array())
+            sequence.fail_field(key, "a list of steps");
+        const auto& list = sequence.json()[key];
+        for (std::size_t i = 0; i < list.size(); ++i)
+            read(json_fields(list[i], fmt::format("{}: '{}'[{}]", sequence.source(), key, i)));
+    }
+
     void read_pre_tokenizer(const json_fields& step) {
         const std::string type = step.required<std::string>("type");
         if (type == "Sequence") {
-            if (!step.contains("pretokenizers") || !step.json()["pretokenizers"].is_array())
-                step.fail_field("pretokenizers", "a list of pre-tokenizers");
-            const auto& list = step.json()["pretokenizers"];
-            for (std::size_t i = 0; i < list.size(); ++i)
-                read_pre_tokenizer(
-                    json_fields(list[i], fmt::format("{}: 'pretokenizers'[{}]", step.source(), i)));
+            for_each_step(step, "pretokenizers", [&](const json_fields& s) { read_pre_tokenizer(s); });
         } else if (type == "Split") {
             step.one_of("behavior", {"Isolated"}, "Isolated");
             if (step.optional<bool>("invert", false)) step.fail_field<value_error>("invert", "false");
@@ -271,12 +276,7 @@ private:
     void read_post_processor(const json_fields& step) {
         const std::string type = step.required<std::string>("type");
         if (type == "Sequence") {
-            if (!step.contains("processors") || !step.json()["processors"].is_array())
-                step.fail_field("processors", "a list of post-processors");
-            const auto& list = step.json()["processors"];
-            for (std::size_t i = 0; i < list.size(); ++i)
-                read_post_processor(
-                    json_fields(list[i], fmt::format("{}: 'processors'[{}]", step.source(), i)));
+            for_each_step(step, "processors", [&](const json_fields& s) { read_post_processor(s); });
         } else if (type == "TemplateProcessing") {
             if (!step.contains("single") || !step.json()["single"].is_array())
                 step.fail_field("single", "a list of template pieces");
@@ -291,8 +291,10 @@ private:
                 const json_fields special = step.object("special_tokens").object(token);
                 if (!special.contains("ids") || !special.json()["ids"].is_array())
                     special.fail_field("ids", "a list of ids");
-                for (const auto& id : special.json()["ids"])
+                for (const auto& id : special.json()["ids"]) {
+                    if (!id.is_number_integer()) special.fail_field("ids", "a list of integer ids");
                     (after ? suffix_ : prefix_).push_back(id.get<std::int64_t>());
+                }
             }
         } else if (type != "ByteLevel") {
             fail<value_error>(
