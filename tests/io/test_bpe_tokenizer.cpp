@@ -132,10 +132,15 @@ TEST_SUITE("io") {
         write(dir / "tokenizer_config.json", {{"bos_token", "<s>"}});
         CHECK_THROWS_NAMING(loramoe::value_error, loramoe::io::read_chat_template(dir.path()),
                             "'chat_template'");
-        for (const char* t : {"{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}",
-                              "{{- bos_token }}<|start_header_id|>system<|end_header_id|>\n\nCutting "
-                              "Knowledge Date: December "
-                              "2023<|eot_id|>"}) {
+        for (const char* t :
+             {"{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}",
+              "{{- bos_token }}<|start_header_id|>system<|end_header_id|>\n\nCutting "
+              "Knowledge Date: December "
+              "2023<|eot_id|>",
+              // Llama 3's form with a system message of its own
+              "{{ bos_token }}<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+              "{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
+              "{{ m['content'] | trim }}<|eot_id|>{% endfor %}"}) {
             CAPTURE(t);
             write(dir / "tokenizer_config.json", {{"chat_template", t}});
             CHECK_THROWS_NAMING(loramoe::value_error, loramoe::io::read_chat_template(dir.path()),
@@ -146,7 +151,9 @@ TEST_SUITE("io") {
                                                {{{"name", "default"},
                                                  {"template",
                                                   "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ "
-                                                  "m.content }}<|im_end|>\n{% endfor %}"}}}}});
+                                                  "m.content }}<|im_end|>\n{% endfor %}{% if "
+                                                  "add_generation_prompt %}<|im_start|>assistant\n{% "
+                                                  "endif %}"}}}}});
         const auto chat = loramoe::io::read_chat_template(dir.path());
         CHECK(chat.kind == loramoe::io::chat_template::form::chatml);
         CHECK(chat.system_prompt.empty());

@@ -97,11 +97,13 @@ inline chat_template read_chat_template(const std::filesystem::path& model_dir) 
     }
     if (source.empty()) fields.fail_field<value_error>("chat_template", "a chat template (a string)");
     chat_template t;
-    const bool llama3 = source.find("<|start_header_id|>") != std::string::npos &&
-                        source.find("<|eot_id|>") != std::string::npos;
-    const bool chatml =
-        source.find("<|im_start|>") != std::string::npos && source.find("<|im_end|>") != std::string::npos;
-    if (llama3 && source.find("Cutting Knowledge Date") == std::string::npos) {
+    auto has = [&](std::string_view piece) { return source.find(piece) != std::string::npos; };
+    // Llama 3 Instruct's: every message as header + trimmed content + <|eot_id|>, BOS first, no system
+    // text of its own (3.1 and later write one, with dates).
+    const bool llama3 = has("<|start_header_id|>") && has("<|eot_id|>") && has("| trim") &&
+                        has("bos_token") && !has("system") && !has("Cutting Knowledge Date");
+    const bool chatml = has("<|im_start|>") && has("<|im_end|>") && has("<|im_start|>assistant");
+    if (llama3) {
         t.kind = chat_template::form::llama3;
     } else if (chatml) {
         t.kind = chat_template::form::chatml;
