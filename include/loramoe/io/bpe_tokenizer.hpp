@@ -87,11 +87,14 @@ public:
                 path_);
         read_added_tokens(j);
         if (top.is_set("post_processor")) read_post_processor(top.object("post_processor"));
-        for (int b = 0; b < 256; ++b)
-            if (!vocab_.contains(detail::byte_symbols()[static_cast<std::size_t>(b)]))
+        for (std::size_t b = 0; b < 256; ++b) {
+            const auto it = vocab_.find(detail::byte_symbols()[b]);
+            if (it == vocab_.end())
                 fail<value_error>(
                     "{}: the vocabulary lacks the symbol of byte 0x{:02X}, which byte-level BPE needs", path_,
                     b);
+            byte_ids_[b] = it->second;
+        }
     }
 
     std::vector<std::int64_t> encode(std::string_view text) const {
@@ -396,16 +399,16 @@ private:
     }
 
     void encode_piece(const std::string& piece, std::vector<std::int64_t>& ids) const {
-        std::string symbols;
-        for (const char c : piece) symbols += detail::byte_symbols()[static_cast<unsigned char>(c)];
-        if (ignore_merges_)
+        if (ignore_merges_) {
+            std::string symbols;
+            for (const char c : piece) symbols += detail::byte_symbols()[static_cast<unsigned char>(c)];
             if (const auto it = vocab_.find(symbols); it != vocab_.end()) {
                 ids.push_back(it->second);
                 return;
             }
+        }
         std::vector<std::int64_t> word;
-        for (const char c : piece)
-            word.push_back(vocab_.at(detail::byte_symbols()[static_cast<unsigned char>(c)]));
+        for (const char c : piece) word.push_back(byte_ids_[static_cast<unsigned char>(c)]);
         while (word.size() > 1) {
             std::size_t best = word.size();
             merge best_merge{std::numeric_limits<std::int64_t>::max(), 0};
@@ -427,6 +430,7 @@ private:
     std::map<std::int64_t, std::string> token_of_;  // vocabulary and added tokens
     std::unordered_map<std::uint64_t, merge> merges_;
     std::unordered_map<std::string, char> byte_of_;
+    std::array<std::int64_t, 256> byte_ids_{};  // each byte's symbol's id: where BPE starts
     std::map<std::string, added_token> added_;
     std::unordered_set<std::int64_t> added_ids_;
     std::vector<split_step> splits_;

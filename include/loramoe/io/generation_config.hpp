@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <variant>
 #include <vector>
 
 #include <loramoe/io/json_fields.hpp>
 #include <loramoe/io/json_file.hpp>
+#include <loramoe/io/llama_config_json.hpp>
 #include <loramoe/io/tokenizer.hpp>
 #include <loramoe/llama/config.hpp>
 
@@ -27,13 +27,7 @@ inline std::vector<std::int64_t> generation_stop_ids(const std::filesystem::path
     const auto path = model_dir / "generation_config.json";
     if (std::filesystem::exists(path)) {
         const nlohmann::json j = read_json_file(path);
-        using ids = std::variant<std::int64_t, std::vector<std::int64_t>>;
-        if (const auto eos = json_fields(j, path.string()).optional<ids>("eos_token_id")) {
-            if (const auto* one = std::get_if<std::int64_t>(&*eos))
-                add(*one);
-            else
-                for (const std::int64_t id : std::get<std::vector<std::int64_t>>(*eos)) add(id);
-        }
+        for (const std::int64_t id : token_ids(json_fields(j, path.string()), "eos_token_id")) add(id);
     }
     return stop;
 }

@@ -30,6 +30,16 @@
 
 namespace loramoe::io {
 
+// An id or a list of ids at `key` (config.json's and generation_config.json's eos_token_id), as a list;
+// empty when absent or null.
+inline std::vector<std::int64_t> token_ids(const json_fields& fields, const std::string& key) {
+    using ids = std::variant<std::int64_t, std::vector<std::int64_t>>;
+    const auto found = fields.optional<ids>(key);
+    if (!found) return {};
+    if (const auto* one = std::get_if<std::int64_t>(&*found)) return {*one};
+    return std::get<std::vector<std::int64_t>>(*found);
+}
+
 namespace detail {
 
 struct family_names {
@@ -119,13 +129,7 @@ inline llama::llama_config parse_llama_config(const nlohmann::json& j, const std
     c.max_position_embeddings = fields.optional<index>("max_position_embeddings", 2048);
     c.bos_token_id = fields.optional<std::int64_t>("bos_token_id");
     c.pad_token_id = fields.optional<std::int64_t>("pad_token_id");
-    using ids = std::variant<std::int64_t, std::vector<std::int64_t>>;
-    if (const auto eos = fields.optional<ids>("eos_token_id")) {
-        if (const auto* one = std::get_if<std::int64_t>(&*eos))
-            c.eos_token_ids = {*one};
-        else
-            c.eos_token_ids = std::get<std::vector<std::int64_t>>(*eos);
-    }
+    c.eos_token_ids = token_ids(fields, "eos_token_id");
     if (fields.holds<std::string>("torch_dtype")) c.torch_dtype = fields.required<std::string>("torch_dtype");
     c.validate(source);
     return c;

@@ -162,27 +162,37 @@ std::unique_ptr<tokenizer> configured_tokenizer(Model model, const llama::llama_
     return std::make_unique<tokenizer_adapter<Model>>(std::move(model), special);
 }
 
-// The token tokenizer_config.json (else special_tokens_map.json) names for `key` ("bos_token", ...): a
-// string or {"content": ...}; nullopt when neither names one.
-inline std::optional<std::string> named_special_token(const std::filesystem::path& model_dir,
-                                                      const std::string& key) {
+// The tokens tokenizer_config.json (else special_tokens_map.json) names as bos_token, eos_token and
+// pad_token: a string or {"content": ...}; nullopt where neither names one. Each file is read once.
+struct special_token_names {
+    std::optional<std::string> bos, eos, pad;
+};
+
+inline special_token_names read_special_token_names(const std::filesystem::path& model_dir) {
+    special_token_names names;
     for (const char* file : {"tokenizer_config.json", "special_tokens_map.json"}) {
         const auto path = model_dir / file;
         if (!std::filesystem::exists(path)) continue;
         const nlohmann::json j = read_json_file(path);
         const json_fields fields(j, path.string());
-        if (!fields.is_set(key)) continue;
-        if (fields.holds<std::string>(key)) return fields.required<std::string>(key);
-        return fields.object(key).required<std::string>("content");
+        auto take = [&](const char* key, std::optional<std::string>& name) {
+            if (name || !fields.is_set(key)) return;  // the earlier file wins
+            name = fields.holds<std::string>(key) ? fields.required<std::string>(key)
+                                                  : fields.object(key).required<std::string>("content");
+        };
+        take("bos_token", names.bos);
+        take("eos_token", names.eos);
+        take("pad_token", names.pad);
     }
-    return std::nullopt;
+    return names;
 }
 
 // A tokenizer.json with the special ids its folder's tokenizer_config.json names.
 inline bpe_tokenizer load_bpe_tokenizer(const std::filesystem::path& model_dir) {
     bpe_tokenizer model(model_dir / "tokenizer.json");
-    auto id_of = [&](const char* key) -> std::optional<std::int64_t> {
-        const auto token = named_special_token(model_dir, key);
+    const special_token_names names = read_special_token_names(model_dir);
+    auto id_of = [&](const char* key,
+                     const std::optional<std::string>& token) -> std::optional<std::int64_t> {
         if (!token) return std::nullopt;
         const auto id = model.token_id(*token);
         if (!id)
@@ -191,7 +201,8 @@ inline bpe_tokenizer load_bpe_tokenizer(const std::filesystem::path& model_dir) 
                 model_dir.string(), key, *token);
         return id;
     };
-    model.set_special_ids(id_of("bos_token"), id_of("eos_token"), id_of("pad_token"));
+    model.set_special_ids(id_of("bos_token", names.bos), id_of("eos_token", names.eos),
+                          id_of("pad_token", names.pad));
     return model;
 }
 
