@@ -302,11 +302,12 @@ struct cli_result {
     std::string err;
 };
 
-// Runs `loramoe ARGUMENTS`, with stdout and stderr captured in a folder of their own.
-inline cli_result run_cli(const std::string& arguments) {
+// Runs `PREFIX loramoe ARGUMENTS` (PREFIX: nothing, environment settings, or a launcher such as
+// mpirun), with stdout and stderr captured in a folder of their own.
+inline cli_result run_cli(const std::string& arguments, const std::string& prefix = "") {
     temporary_directory logs;
-    const std::string command = quote(LORAMOE_CLI_PATH) + " " + arguments + " >" + quote(logs / "stdout") +
-                                " 2>" + quote(logs / "stderr");
+    const std::string command = prefix + " " + quote(LORAMOE_CLI_PATH) + " " + arguments + " >" +
+                                quote(logs / "stdout") + " 2>" + quote(logs / "stderr");
     const int raw = std::system(command.c_str());
     cli_result r;
     r.status = raw != -1 && WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;

@@ -221,7 +221,8 @@ TEST_SUITE("gpu") {
             }
     }
 
-    TEST_CASE_TEMPLATE("cuda: dropout draws the host's mask bit for bit, also in place", T, float, double) {
+    TEST_CASE_TEMPLATE("cuda: dropout draws the host's mask bit for bit, also in place and keyed by sample",
+                       T, float, double) {
         loramoe::test::require_cuda_device();
         using namespace test_cuda_adapter_kernels;
         using loramoe::index;
@@ -243,12 +244,14 @@ TEST_SUITE("gpu") {
                     // host's.
                     loramoe::test::expect_same(yd, y, 0);
 
+                    // In place, and with the rows as tokens of samples 2, 3, ... (3 tokens each).
                     auto in_place = x.clone();
                     auto in_placed = loramoe::test::on_device(x);
+                    const loramoe::token_rows samples{3, 2};
                     loramoe::dropout(loramoe::cpu{}, seed, stream + 1, p, inner_const(in_place, cols),
-                                     inner(in_place, cols));
+                                     inner(in_place, cols), samples);
                     loramoe::dropout(loramoe::cuda{}, seed, stream + 1, p, inner_const(in_placed, cols),
-                                     inner(in_placed, cols));
+                                     inner(in_placed, cols), samples);
                     loramoe::test::expect_same(in_placed, in_place, 0);
                 }
     }

@@ -127,7 +127,8 @@ layer_result<T> run_layer(Layer& layer, const layer_inputs<T>& in, const std::ve
 // The formula, token by token, in long double:
 //   y = x W0^T + b + sum_i g_i s B_i A_i (m_i o x) / (1 - p),   g = keep_top_k(softmax(x W_r^T))
 // with the parameters laid out as the layer lays them out, and dropout masks m_i regenerated from the
-// documented stream (call * N + i) when `dropout_call` is set.
+// documented stream (call * N + i) and counter (the token's sample and position, column) when
+// `dropout_call` is set.
 template <class T>
 std::vector<double> naive_loramoe_forward(const moe::loramoe_config& c, const layer_inputs<T>& in,
                                           const std::vector<T>& values, base_options base,
@@ -173,10 +174,13 @@ std::vector<double> naive_loramoe_forward(const moe::loramoe_config& c, const la
                         if (dropout_call) {
                             const auto stream =
                                 *dropout_call * static_cast<std::uint64_t>(n) + static_cast<std::uint64_t>(i);
-                            const bool keep =
-                                unit_uniform(
-                                    random_bits(c.seed, stream, static_cast<std::uint64_t>(t * d_in + j))) >=
-                                static_cast<double>(static_cast<T>(c.dropout));
+                            const bool keep = unit_uniform(random_bits(
+                                                  c.seed, stream,
+                                                  token_counter(static_cast<std::uint64_t>(t / in.tokens),
+                                                                static_cast<std::uint64_t>(t % in.tokens),
+                                                                static_cast<std::uint64_t>(d_in),
+                                                                static_cast<std::uint64_t>(j)))) >=
+                                              static_cast<double>(static_cast<T>(c.dropout));
                             xj = keep ? xj / (1.0L - static_cast<T>(c.dropout)) : 0.0L;
                         }
                         h += static_cast<long double>(a[(i * r + k) * d_in + j]) * xj;

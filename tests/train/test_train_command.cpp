@@ -9,31 +9,23 @@
 //  - bad data (FILE:LINE), a bad command line (status 2), a folder without a tokenizer.
 
 #include "test_support.hpp"
+#include "train/spawned_run.hpp"
 #include "train/training_fixture.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
 #include <cmath>
-#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <set>
 #include <string>
 #include <vector>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include <loramoe/io/json_file.hpp>
-
-extern char** environ;
 
 namespace train_command_test {
 
@@ -54,94 +46,13 @@ std::string train_arguments(const task_fixture& f, const fs::path& out, const st
 const std::string resume_options =
     "--epochs 25 --batch-size 4 --grad-accum 2 --lr 5e-3 --dropout 0.1 --seed 5 --log-every 1";
 
-struct interrupted_run {
-    int status = -1;  // the exit status; -1 when killed by a signal
-    std::string err;
-    bool signalled = false;
-};
-
-// Starts `loramoe ARGUMENTS` with stderr into a pipe and stdout to /dev/null, reads stderr until it
-// shows `marker`, sends SIGINT, and reads on to the end. The pipe holds one page: the program, blocked
-// on a full pipe, is never more than about two pages of log lines past the marker when the signal
-// comes. The child starts with SIGINT at its default and unblocked, whatever this process has.
-interrupted_run interrupt_after(const std::vector<std::string>& arguments, std::string_view marker) {
-    int fds[2];
-    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-    ::fcntl(fds[0], F_SETPIPE_SZ, 4096);
-
-    posix_spawn_file_actions_t actions;
-    ::posix_spawn_file_actions_init(&actions);
-    ::posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
-    ::posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    posix_spawnattr_t attributes;
-    ::posix_spawnattr_init(&attributes);
-    sigset_t defaults, empty;
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGINT);
-    sigemptyset(&empty);
-    ::posix_spawnattr_setsigdefault(&attributes, &defaults);
-    ::posix_spawnattr_setsigmask(&attributes, &empty);
-    ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-
+// Starts `loramoe ARGUMENTS` and sends it SIGINT once its stderr shows `marker` (spawned_run.hpp).
+spawned_run::signalled_run interrupt_after(const std::vector<std::string>& arguments,
+                                           std::string_view marker) {
     std::vector<std::string> words = {"loramoe"};
     words.insert(words.end(), arguments.begin(), arguments.end());
-    std::vector<char*> argv;
-    for (auto& w : words) argv.push_back(w.data());
-    argv.push_back(nullptr);
-    pid_t pid = -1;
-    const int spawned = ::posix_spawn(&pid, LORAMOE_CLI_PATH, &actions, &attributes, argv.data(), environ);
-    ::posix_spawn_file_actions_destroy(&actions);
-    ::posix_spawnattr_destroy(&attributes);
-    ::close(fds[1]);
-    if (spawned != 0) ::close(fds[0]);
-    REQUIRE_MESSAGE(spawned == 0, "posix_spawn failed: ", std::strerror(spawned));
-
-    interrupted_run run;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    char buffer[4096];
-    for (;;) {
-        pollfd p{fds[0], POLLIN, 0};
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
-            ::kill(pid, SIGKILL);
-            FAIL_CHECK("loramoe train did not finish within 60 s; stderr so far: ", run.err);
-            break;
-        }
-        const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        run.err.append(buffer, static_cast<std::size_t>(n));
-        if (!run.signalled && run.err.find(marker) != std::string::npos) {
-            REQUIRE(::kill(pid, SIGINT) == 0);
-            run.signalled = true;
-        }
-    }
-    ::close(fds[0]);
-    int raw = 0;
-    while (::waitpid(pid, &raw, 0) < 0 && errno == EINTR) {
-    }
-    run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    return run;
-}
-
-// The words of `train_arguments`, for posix_spawn (no shell, no quoting).
-std::vector<std::string> split(const std::string& text) {
-    std::vector<std::string> words;
-    std::string word;
-    bool quoted = false;
-    for (char c : text) {
-        if (c == '\'') {
-            quoted = !quoted;
-        } else if (c == ' ' && !quoted) {
-            if (!word.empty()) words.push_back(word);
-            word.clear();
-        } else {
-            word += c;
-        }
-    }
-    if (!word.empty()) words.push_back(word);
-    return words;
+    return spawned_run::act_after(LORAMOE_CLI_PATH, words, marker,
+                                  [](pid_t pid) { REQUIRE(::kill(pid, SIGINT) == 0); });
 }
 
 }  // namespace train_command_test
@@ -229,7 +140,8 @@ TEST_SUITE("train") {
         REQUIRE_MESSAGE(whole.status == 0, whole.err);
         CHECK(whole.err.find("train step 200/200") != std::string::npos);
 
-        const auto stopped = interrupt_after(split(train_arguments(f, resumed, resume_options)), "step 3/");
+        const auto stopped =
+            interrupt_after(spawned_run::words_of(train_arguments(f, resumed, resume_options)), "step 3/");
         REQUIRE(stopped.signalled);
         INFO("stderr of the interrupted run: ", stopped.err);
         CHECK(stopped.status == 130);

@@ -2,7 +2,8 @@
 //              [--device cpu|cuda] [--base-dtype float32|bfloat16]
 //
 // Scores a model (with an adapter, or alone) on JSONL data: the loss over the targets, the exact-match
-// accuracy of greedy generation per task type, and, with adapters, the router statistics.
+// accuracy of greedy generation per task type, and, with adapters, the router statistics. Under
+// `mpirun -np K` each rank scores a share of the examples, and rank 0 prints and writes the sums.
 
 #include <filesystem>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "base_dtype.hpp"
 #include "commands.hpp"
 #include "device.hpp"
+#include "ranks.hpp"
 #include "recompute_option.hpp"
 #include "template_option.hpp"
 
@@ -40,6 +42,7 @@ struct eval_options {
 
 template <class T, class Backend>
 void run(eval_options& o) {
+    const communicator_ref ranks = launched_ranks();
     const auto config = io::read_llama_config(o.model);
     const auto tokenizer = io::load_tokenizer(o.model, config);
     const auto data = io::read_instruction_jsonl(o.data);
@@ -52,7 +55,8 @@ void run(eval_options& o) {
     o.evaluation.exact_match = !o.no_generate;
     const auto stop = io::generation_stop_ids(o.model, config, *tokenizer);
     const auto result = train::evaluate(*model, std::span<const io::tokenized_example>(examples),
-                                        tokenizer->pad_id(), stop, o.evaluation);
+                                        tokenizer->pad_id(), stop, o.evaluation, ranks);
+    if (ranks.rank() != 0) return;
 
     fmt::print("loss {:.4f} over {} target tokens\n", result.loss, result.counted_tokens);
     if (!o.no_generate) {

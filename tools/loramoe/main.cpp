@@ -1,6 +1,6 @@
 // loramoe: the command-line program. Exit status 0 on success, 1 when the work failed (bad input data,
 // a file that cannot be read or written), 2 for a bad command line, 130 when Ctrl-C stopped a run
-// after it saved its state. Messages go to stderr.
+// after it saved its state. Messages go to stderr. Under mpirun a failure on one rank ends every rank.
 
 #include <exception>
 #include <iostream>
@@ -8,6 +8,7 @@
 #include <loramoe/core/error.hpp>
 
 #include "commands.hpp"
+#include "ranks.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"loramoe: LoRAMoE on a frozen LLaMA (CPU reference, cross-checks, training, the demo)",
@@ -34,10 +35,11 @@ int main(int argc, char** argv) {
         app.exit(e);
         return 2;
     } catch (const loramoe::cli::interruption& e) {
-        std::cerr << command() << ": " << e.what() << '\n';
+        std::cerr << loramoe::cli::rank_prefix() << command() << ": " << e.what() << '\n';
         return 130;
     } catch (const std::exception& e) {
-        std::cerr << command() << ": " << e.what() << '\n';
+        std::cerr << loramoe::cli::rank_prefix() << command() << ": " << e.what() << std::endl;
+        loramoe::cli::stop_other_ranks(1);
         return 1;
     }
     return 0;

@@ -7,6 +7,11 @@
 // from there exactly. The result: an adapter folder, or a HF checkpoint folder in full mode. On
 // --device cuda the model and the trainer's state live on the GPU and are copied to the host for every
 // file written (checkpoints included), so the files are the same as on the CPU's.
+//
+// Under `mpirun -np K` (a build with MPI) the K ranks share each batch and hold the same weights
+// (train/trainer.hpp); they first check that they hold the same data, options and model, then rank 0
+// alone shows the progress and writes checkpoints and the result. OUT must be a folder every rank sees
+// for --resume, which works under any K.
 
 #include <atomic>
 #include <csignal>
@@ -22,6 +27,7 @@
 #include "base_dtype.hpp"
 #include "commands.hpp"
 #include "device.hpp"
+#include "ranks.hpp"
 #include "recompute_option.hpp"
 #include "template_option.hpp"
 
@@ -59,8 +65,17 @@ void copy_tokenizer_files(const std::filesystem::path& from, const std::filesyst
                                        std::filesystem::copy_options::overwrite_existing);
 }
 
+// Whether any rank has `flag` set: the ranks stop together.
+bool on_any_rank(const communicator_ref& ranks, bool flag) {
+    std::int64_t count = flag ? 1 : 0;
+    ranks.all_reduce_sum(std::span(&count, 1));
+    return count > 0;
+}
+
 template <class T, class Backend>
 void run(train_options& o) {
+    const communicator_ref ranks = launched_ranks();
+    const bool lead = ranks.rank() == 0;  // the rank that reports and writes
     const auto config = io::read_llama_config(o.model);
     const auto tokenizer = io::load_tokenizer(o.model, config);
     std::vector<io::tokenized_example> examples;
@@ -85,30 +100,44 @@ void run(train_options& o) {
     const auto model = std::make_unique<llama::llama_model<T, Backend>>(config, adapter, options);
     io::load_base_weights(o.model, *model);
     model->reset_adapters(o.training.seed);
-    train::trainer<T, Backend> trainer(*model, std::move(examples), tokenizer->pad_id(), o.training);
+    train::trainer<T, Backend> trainer(*model, std::move(examples), tokenizer->pad_id(), o.training, ranks);
 
     const auto checkpoint = o.out / "checkpoint";
     if (o.resume) {
         train::read_checkpoint(checkpoint, *model, trainer);
-        fmt::print(stderr, "resuming at step {}/{} from {}\n", trainer.step(), trainer.total_steps(),
-                   checkpoint.string());
+        if (lead)
+            fmt::print(stderr, "resuming at step {}/{} from {}\n", trainer.step(), trainer.total_steps(),
+                       checkpoint.string());
     } else if (std::filesystem::exists(checkpoint)) {
         fail<value_error>(
             "{} holds the checkpoint of an unfinished run: pass --resume, or choose another --out",
             checkpoint.string());
     }
-    std::filesystem::create_directories(o.out);
+    trainer.require_ranks_agree(true, "the data, the options, the model and the starting weights");
+    if (lead) {
+        std::filesystem::create_directories(o.out);
+        if (ranks.size() > 1)
+            fmt::print(stderr, "data parallel over {} ranks: {} examples per batch in all\n", ranks.size(),
+                       o.training.batch_size);
+    }
 
     interrupted = false;
     auto previous = std::signal(SIGINT, [](int) { interrupted = true; });
     train::progress_display progress("train", o.log_every);
+    // A checkpoint of the weights every rank holds (they are compared first).
+    auto save = [&] {
+        trainer.require_ranks_agree(false, fmt::format("the weights after step {}", trainer.step()));
+        if (lead) train::write_checkpoint(checkpoint, *model, trainer);
+    };
     while (!trainer.finished()) {
-        progress.update(trainer.train_step());
+        const train::step_report report = trainer.train_step();
+        if (lead) progress.update(report);
         const bool due =
             o.checkpoint_every > 0 && trainer.step() % o.checkpoint_every == 0 && !trainer.finished();
-        if (due || interrupted) train::write_checkpoint(checkpoint, *model, trainer);
-        if (interrupted) {
-            progress.interrupt();
+        const bool stop = ranks.size() > 1 ? on_any_rank(ranks, interrupted) : interrupted.load();
+        if (due || stop) save();
+        if (stop) {
+            if (lead) progress.interrupt();
             std::signal(SIGINT, previous);
             throw interruption(
                 fmt::format("interrupted at step {}/{}: checkpoint written to {}; continue with --resume",
@@ -116,6 +145,8 @@ void run(train_options& o) {
         }
     }
     std::signal(SIGINT, previous);
+    trainer.require_ranks_agree(false, "the trained weights");
+    if (!lead) return;
     train::save_trained(o.out, *model);
     if (o.mode == training_mode::full) copy_tokenizer_files(o.model, o.out);
     std::filesystem::remove_all(checkpoint);

@@ -23,6 +23,22 @@ LORAMOE_HOST_DEVICE constexpr std::uint64_t random_bits(std::uint64_t seed, std:
     return mix64(mix64(seed ^ mix64(stream)) + counter);
 }
 
+// A matrix's rows as the tokens of a batch, sample-major: row t is position t % tokens of sample
+// first_sample + t / tokens (first_sample: where this part starts in a batch split over ranks).
+struct token_rows {
+    index tokens = 1;  // S, tokens per sample
+    index first_sample = 0;
+};
+
+// The counter of column j of the token at (sample, position) of a batch with `columns` columns: a
+// per-token draw (a dropout mask) that depends neither on the padding nor on how the batch is split
+// over ranks. Distinct for position * columns + j < 2^40 and sample < 2^24.
+inline constexpr int token_counter_position_bits = 40;
+LORAMOE_HOST_DEVICE constexpr std::uint64_t token_counter(std::uint64_t sample, std::uint64_t position,
+                                                          std::uint64_t columns, std::uint64_t j) {
+    return (sample << token_counter_position_bits) + position * columns + j;
+}
+
 // Uniform in [0, 1) with 53 random bits.
 LORAMOE_HOST_DEVICE constexpr double unit_uniform(std::uint64_t bits) {
     return static_cast<double>(bits >> 11) * 0x1.0p-53;

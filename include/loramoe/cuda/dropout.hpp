@@ -4,11 +4,13 @@
 
 #include <cstdint>
 
+#include <loramoe/core/random.hpp>
 #include <loramoe/core/view.hpp>
 
 namespace loramoe {
 
 template <class T>
-void dropout(cuda, std::uint64_t seed, std::uint64_t stream, T p, matrix_view<const T> x, matrix_view<T> y);
+void dropout(cuda, std::uint64_t seed, std::uint64_t stream, T p, matrix_view<const T> x, matrix_view<T> y,
+             token_rows rows = {});
 
 }  // namespace loramoe

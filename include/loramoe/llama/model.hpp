@@ -6,6 +6,11 @@
 //   lbc   = sum over the adapted linears of their LBC over the batch              (0 when lbc_weight = 0)
 //   loss  = ce + lbc_weight * lbc
 //
+// A batch that is one rank's part of a whole batch (token_batch::share, data parallelism) counts the
+// whole batch's tokens for ce's denominator and its LBC over the whole batch (moe/balance/lbc.hpp):
+// its ce is its part of the whole batch's (the ranks' parts add up to it), its lbc the whole batch's,
+// and the ranks' gradients add up to the whole batch's.
+//
 // The base weights live in one buffer by their HF names (llama/weights.hpp); they are frozen and
 // get no gradient memory unless model_options::train_base (full fine-tuning). Adapter parameters
 // live in a second buffer. Backward accumulates d loss into the gradients of whatever is trainable.
@@ -65,7 +70,7 @@ struct model_losses {
     double loss = 0;  // ce + lbc_weight * lbc
     double ce = 0;
     double lbc = 0;            // unweighted sum over the adapted linears
-    index counted_tokens = 0;  // the denominator of ce
+    index counted_tokens = 0;  // the denominator of ce (the whole batch's, when the batch is shared)
 };
 
 template <scalar T, backend Backend = cpu>
@@ -214,6 +219,11 @@ public:
         model_losses& out = s.losses;
         out = {};
         out.counted_tokens = counted_tokens(batch);
+        if (batch.share) {
+            std::int64_t whole = out.counted_tokens;
+            batch.share->ranks.all_reduce_sum(std::span(&whole, 1));
+            out.counted_tokens = whole;
+        }
         if (options_.recompute) s.logits = {};
         double ce = 0;
         for_each_logit_block(m, [&](index first, index rows) {
@@ -446,12 +456,12 @@ private:
         s.task_types = batch.task_types;
         rotary_.reserve(tokens);
         const bool counts_padding = adapter_config_ && adapter_config_->lbc_counts_padding;
-        s.context = {
-            batch.samples,
-            tokens,
-            s.attention_mask.data(),
-            s.positions.data(),
-            {batch.samples, tokens, counts_padding ? nullptr : s.attention_mask.data(), s.task_types}};
+        s.context = {batch.samples,
+                     tokens,
+                     s.attention_mask.data(),
+                     s.positions.data(),
+                     {batch.samples, tokens, counts_padding ? nullptr : s.attention_mask.data(), s.task_types,
+                      true, batch.share}};
     }
 
     llama_config config_;

@@ -1,6 +1,8 @@
 #pragma once
 // A batch of token sequences on the host, as HuggingFace's collators make them: B samples of S tokens,
 // right- or left-padded, with the labels of the causal-LM loss and the LoRAMoE task type per sample.
+// Under data parallelism a batch is one rank's part of a whole batch (`share`): then it may be empty,
+// when the whole batch has fewer samples than there are ranks.
 
 #include <cstdint>
 #include <string>
@@ -8,6 +10,7 @@
 
 #include <loramoe/core/error.hpp>
 #include <loramoe/cpu/cross_entropy.hpp>
+#include <loramoe/moe/routing_batch.hpp>
 
 namespace loramoe::llama {
 
@@ -18,12 +21,14 @@ struct token_batch {
     std::vector<std::int64_t> attention_mask;  // (B*S): 1 real token, 0 padding
     std::vector<std::int64_t> labels;          // (B*S): token t predicts labels[t + 1]; -100 is not counted
     std::vector<std::int64_t> task_types;      // (B): 1 = world knowledge by the official convention
+    const moe::batch_share* share = nullptr;   // this rank's part of a whole batch; null: the whole
 
     index rows() const { return samples * tokens; }
 
     // Throws value_error / shape_error naming `source` and the first bad element.
     void validate(index vocab_size, const std::string& source = "batch") const {
-        if (samples <= 0 || tokens <= 0)
+        const bool may_be_empty = share != nullptr && samples == 0;
+        if (!may_be_empty && (samples <= 0 || tokens <= 0))
             fail<shape_error>("{}: empty batch ({} samples x {} tokens)", source, samples, tokens);
         const auto n = static_cast<std::size_t>(rows());
         auto sized = [&](const std::vector<std::int64_t>& v, std::size_t expected, const char* name) {

@@ -74,6 +74,7 @@ public:
         T balance_loss = 0;            // unweighted
         bool dropout_active = false;
         std::uint64_t dropout_call = 0;
+        token_rows dropout_rows;  // the rows' samples and positions, which key each token's mask
     };
 
     // Scratch of forward and backward, owned by the caller: one workspace serves any number of layers
@@ -174,7 +175,11 @@ public:
         state.projected.resize({x.rows, projected_width()});
         state.gates.resize({x.rows, experts()});
         state.dropout_active = training && config_.dropout > 0;
-        if (state.dropout_active) state.dropout_call = dropout_calls_++;
+        if (state.dropout_active) {
+            state.dropout_call = dropout_calls_++;
+            state.dropout_rows = batch.sample_rows();
+            check_dropout_keys(state.dropout_rows, batch.samples);
+        }
 
         base_forward(x, y);
         input_product(x, state, scratch);
@@ -401,7 +406,7 @@ private:
         if (!state.dropout_active) return x;
         scratch.dropped.resize({x.rows, x.cols});
         dropout(Backend{}, config_.seed, dropout_stream(state, i), static_cast<T>(config_.dropout), x,
-                scratch.dropped.matrix());
+                scratch.dropped.matrix(), state.dropout_rows);
         return scratch.dropped.matrix();
     }
 
@@ -417,8 +422,20 @@ private:
         const auto dxi = scratch.dropped.matrix();
         gemm(Backend{}, T(1), dh_i, transpose::no, a_i, transpose::no, T(0), dxi);
         dropout(Backend{}, config_.seed, dropout_stream(state, i), static_cast<T>(config_.dropout),
-                as_const(dxi), dxi);
+                as_const(dxi), dxi, state.dropout_rows);
         axpy(Backend{}, T(1), as_const(dxi), dx);
+    }
+
+    // The masks are keyed by (sample, position, column): token_counter's range must hold the batch.
+    void check_dropout_keys(token_rows rows, index samples) const {
+        constexpr index positions = index{1} << token_counter_position_bits;
+        constexpr index sample_limit = index{1} << (64 - token_counter_position_bits);
+        if (rows.tokens > positions / in_features() || rows.first_sample + samples > sample_limit)
+            fail<value_error>(
+                "loramoe_linear: dropout masks are keyed by sample, position and column; {} samples of {} "
+                "tokens x {} columns exceed the key's range (2^{} samples, 2^{} positions x columns)",
+                rows.first_sample + samples, rows.tokens, in_features(), 64 - token_counter_position_bits,
+                token_counter_position_bits);
     }
 
     std::uint64_t dropout_stream(const saved& state, index i) const {

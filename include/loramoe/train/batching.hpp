@@ -19,12 +19,12 @@
 namespace loramoe::train {
 
 // Unlike the official collator, the mask is explicit rather than ids != pad, so that an EOS inside a
-// sample stays attended when the pad id is EOS.
+// sample stays attended when the pad id is EOS. `tokens`: pad to at least this many.
 inline llama::token_batch make_batch(std::span<const io::tokenized_example* const> examples,
-                                     std::int64_t pad_id) {
+                                     std::int64_t pad_id, index tokens = 0) {
     if (examples.empty()) fail<value_error>("make_batch: no examples");
     if (pad_id < 0) fail<value_error>("make_batch: the pad id {} is negative", pad_id);
-    std::size_t longest = 0;
+    std::size_t longest = static_cast<std::size_t>(std::max<index>(tokens, 0));
     for (std::size_t b = 0; b < examples.size(); ++b) {
         const auto& e = *examples[b];
         if (e.ids.empty() || e.ids.size() != e.labels.size())

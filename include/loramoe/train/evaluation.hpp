@@ -5,14 +5,18 @@
 //    tokens and then stop (or, with require_stop = false, begin with them); per task type and overall;
 //  - router statistics: for every adapted linear, the mean gate of each expert over the real tokens
 //    of each task type (the data behind the paper's expert-utilisation figure).
+// Under data parallelism each rank evaluates its share of the examples and the ranks add up their
+// sums and counts: every rank ends with the whole data's result.
 
 #include <map>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include <loramoe/core/communicator.hpp>
 #include <loramoe/io/instruction_data.hpp>
 #include <loramoe/llama/model.hpp>
 #include <loramoe/moe/balance/lbc.hpp>
@@ -95,22 +99,12 @@ template <class T, class Backend>
 void add_router_usage(llama::llama_model<T, Backend>& model,
                       typename llama::llama_model<T, Backend>::saved& saved,
                       typename llama::llama_model<T, Backend>::workspace& workspace,
-                      const llama::token_batch& batch, std::map<std::string, std::size_t>& router_index,
+                      const llama::token_batch& batch, const std::map<std::string, std::size_t>& router_index,
                       std::vector<router_usage>& routers) {
     model.for_each_adapter_state(
         saved, workspace, [&](const std::string& module, auto& adapter, auto& state) {
             if (!adapter.has_router()) return;
-            auto [it, fresh] = router_index.try_emplace(module, routers.size());
-            if (fresh) {
-                const auto* lbc = std::get_if<moe::balance::lbc>(&adapter.balance());
-                router_usage usage;
-                usage.module = module;
-                usage.expert_types = lbc && !lbc->expert_types.empty()
-                                         ? lbc->expert_types
-                                         : moe::official_expert_types(adapter.experts());
-                routers.push_back(std::move(usage));
-            }
-            router_usage& usage = routers[it->second];
+            router_usage& usage = routers[router_index.at(module)];
             const tensor<T, cpu> gates = to_host(state.gates);
             for (index row = 0; row < batch.rows(); ++row) {
                 if (batch.attention_mask[static_cast<std::size_t>(row)] == 0) continue;
@@ -124,14 +118,35 @@ void add_router_usage(llama::llama_model<T, Backend>& model,
         });
 }
 
-// The loss over the examples in batches, and the routers' mean gates per task.
+// One entry per routed adapter, in the model's order, before any token is seen (so that every rank
+// lists the same routers, whatever its share).
 template <class T, class Backend>
-void evaluate_loss_and_routing(llama::llama_model<T, Backend>& model,
-                               std::span<const io::tokenized_example> examples, std::int64_t pad_id,
-                               index batch_size, evaluation_result& result) {
+std::map<std::string, std::size_t> list_routers(llama::llama_model<T, Backend>& model,
+                                                std::vector<router_usage>& routers) {
+    std::map<std::string, std::size_t> router_index;
+    model.for_each_adapter([&](const std::string& module, auto& adapter) {
+        if (!adapter.has_router()) return;
+        const auto* lbc = std::get_if<moe::balance::lbc>(&adapter.balance());
+        router_index.emplace(module, routers.size());
+        router_usage usage;
+        usage.module = module;
+        usage.expert_types = lbc && !lbc->expert_types.empty()
+                                 ? lbc->expert_types
+                                 : moe::official_expert_types(adapter.experts());
+        routers.push_back(std::move(usage));
+    });
+    return router_index;
+}
+
+// The cross-entropy summed over the examples' target tokens (returned; their count in result), and
+// the routers' gates summed per task (divided by finish_evaluation).
+template <class T, class Backend>
+double evaluate_loss_and_routing(llama::llama_model<T, Backend>& model,
+                                 std::span<const io::tokenized_example> examples, std::int64_t pad_id,
+                                 index batch_size, evaluation_result& result) {
     typename llama::llama_model<T, Backend>::saved saved;
     typename llama::llama_model<T, Backend>::workspace workspace;
-    std::map<std::string, std::size_t> router_index;
+    const std::map<std::string, std::size_t> router_index = list_routers(model, result.routers);
     double ce_sum = 0;
     for (std::size_t begin = 0; begin < examples.size(); begin += static_cast<std::size_t>(batch_size)) {
         std::vector<const io::tokenized_example*> members;
@@ -144,16 +159,93 @@ void evaluate_loss_and_routing(llama::llama_model<T, Backend>& model,
         result.counted_tokens += losses.counted_tokens;
         add_router_usage(model, saved, workspace, batch, router_index, result.routers);
     }
+    return ce_sum;
+}
+
+// The loss and the mean gates from the sums.
+inline void finish_evaluation(double ce_sum, evaluation_result& result) {
     for (auto& usage : result.routers)
         for (auto& [task, sums] : usage.mean_gate)
             for (double& s : sums) s /= static_cast<double>(usage.tokens[task]);
     result.loss = result.counted_tokens > 0 ? ce_sum / static_cast<double>(result.counted_tokens) : 0.0;
 }
 
-// Greedy completion of every prompted example, compared with its answer.
+// Every rank's sums and counts (and its share's predictions) added up over the ranks. The sums travel
+// as doubles (exact for counts below 2^53), keyed by the task types of all the examples.
+inline void sum_over_ranks(std::span<const io::tokenized_example> examples, const communicator_ref& ranks,
+                           double& ce_sum, evaluation_result& result) {
+    std::set<std::int64_t> tasks;
+    for (const auto& e : examples) tasks.insert(e.task_type);
+    std::vector<double> sums = {ce_sum, static_cast<double>(result.counted_tokens),
+                                static_cast<double>(result.exact_match.correct),
+                                static_cast<double>(result.exact_match.total)};
+    for (std::int64_t task : tasks) {
+        const accuracy_count a = result.exact_match_by_task[task];
+        sums.insert(sums.end(), {static_cast<double>(a.correct), static_cast<double>(a.total)});
+    }
+    for (auto& usage : result.routers)
+        for (std::int64_t task : tasks) {
+            auto& gates = usage.mean_gate[task];
+            gates.resize(usage.expert_types.size(), 0.0);
+            sums.push_back(static_cast<double>(usage.tokens[task]));
+            sums.insert(sums.end(), gates.begin(), gates.end());
+        }
+    ranks.all_reduce_sum(std::span(sums));
+
+    std::size_t at = 0;
+    auto next = [&] { return sums[at++]; };
+    ce_sum = next();
+    result.counted_tokens = static_cast<index>(next());
+    result.exact_match.correct = static_cast<index>(next());
+    result.exact_match.total = static_cast<index>(next());
+    for (std::int64_t task : tasks) {
+        const accuracy_count a{static_cast<index>(next()), static_cast<index>(next())};
+        if (a.total > 0)
+            result.exact_match_by_task[task] = a;
+        else
+            result.exact_match_by_task.erase(task);
+    }
+    for (auto& usage : result.routers)
+        for (std::int64_t task : tasks) {
+            const auto tokens = static_cast<index>(next());
+            for (double& g : usage.mean_gate[task]) g = next();
+            usage.tokens[task] = tokens;
+            if (tokens == 0) {
+                usage.mean_gate.erase(task);
+                usage.tokens.erase(task);
+            }
+        }
+
+    // Each example's outcome and prediction, from the rank that generated it (the others hold -1 and
+    // nothing): outcomes shifted by 2 so that only the generating rank adds anything.
+    const std::size_t n = examples.size();
+    std::vector<std::int64_t> outcomes(2 * n, 0);
+    for (std::size_t i = 0; i < n; ++i)
+        if (result.correct[i] >= 0) {
+            outcomes[i] = result.correct[i] + 2;
+            outcomes[n + i] = static_cast<std::int64_t>(result.predictions[i].size());
+        }
+    ranks.all_reduce_sum(std::span(outcomes));
+    std::vector<std::size_t> offsets(n + 1, 0);
+    for (std::size_t i = 0; i < n; ++i)
+        offsets[i + 1] = offsets[i] + static_cast<std::size_t>(outcomes[n + i]);
+    std::vector<std::int64_t> tokens(offsets[n], 0);
+    for (std::size_t i = 0; i < n; ++i)
+        if (result.correct[i] >= 0)
+            std::copy(result.predictions[i].begin(), result.predictions[i].end(),
+                      tokens.begin() + offsets[i]);
+    ranks.all_reduce_sum(std::span(tokens));
+    for (std::size_t i = 0; i < n; ++i) {
+        result.correct[i] = outcomes[i] > 0 ? static_cast<int>(outcomes[i] - 2) : -1;
+        result.predictions[i].assign(tokens.begin() + offsets[i], tokens.begin() + offsets[i + 1]);
+    }
+}
+
+// Greedy completion of every prompted example, compared with its answer; the examples are those of
+// the whole data from index `first` on.
 template <class T, class Backend>
 void evaluate_exact_match(llama::llama_model<T, Backend>& model,
-                          std::span<const io::tokenized_example> examples,
+                          std::span<const io::tokenized_example> examples, std::size_t first,
                           std::span<const std::int64_t> stop_ids, const evaluation_options& options,
                           evaluation_result& result) {
     const auto is_stop = [&](std::int64_t id) {
@@ -179,22 +271,31 @@ void evaluate_exact_match(llama::llama_model<T, Backend>& model,
         auto& by_task = result.exact_match_by_task[e.task_type];
         by_task.total += 1;
         by_task.correct += correct;
-        result.correct[i] = correct;
-        result.predictions[i] = std::move(generated);
+        result.correct[first + i] = correct;
+        result.predictions[first + i] = std::move(generated);
     }
 }
 
 }  // namespace detail
 
+// The whole data's result; this process evaluates the examples [n r / K, n (r + 1) / K) of `ranks`
+// (all of them in one process).
 template <class T, class Backend>
 evaluation_result evaluate(llama::llama_model<T, Backend>& model,
                            std::span<const io::tokenized_example> examples, std::int64_t pad_id,
-                           std::span<const std::int64_t> stop_ids, const evaluation_options& options) {
+                           std::span<const std::int64_t> stop_ids, const evaluation_options& options,
+                           const communicator_ref& ranks = {}) {
+    const std::size_t n = examples.size(), k = static_cast<std::size_t>(ranks.size()),
+                      r = static_cast<std::size_t>(ranks.rank());
+    const std::size_t first = n * r / k, last = n * (r + 1) / k;
+    const auto mine = examples.subspan(first, last - first);
     evaluation_result result;
-    detail::evaluate_loss_and_routing(model, examples, pad_id, options.batch_size, result);
-    result.predictions.resize(examples.size());
-    result.correct.assign(examples.size(), -1);
-    if (options.exact_match) detail::evaluate_exact_match(model, examples, stop_ids, options, result);
+    double ce_sum = detail::evaluate_loss_and_routing(model, mine, pad_id, options.batch_size, result);
+    result.predictions.resize(n);
+    result.correct.assign(n, -1);
+    if (options.exact_match) detail::evaluate_exact_match(model, mine, first, stop_ids, options, result);
+    if (k > 1) detail::sum_over_ranks(examples, ranks, ce_sum, result);
+    detail::finish_evaluation(ce_sum, result);
     return result;
 }
 

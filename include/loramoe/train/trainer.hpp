@@ -7,6 +7,13 @@
 // order; the gradients of the micro-batches are averaged, clipped to max_grad_norm, and applied.
 // Everything a step does is a function of (seed, step), so a run resumed from a checkpoint
 // (save_state / load_state) ends with the same weights as an uninterrupted one.
+//
+// Data parallelism: given the communicator of K ranks, each rank computes its part of every
+// micro-batch (samples [n r / K, n (r + 1) / K) of its n), the LBC sums its statistics over the ranks
+// (moe/balance/lbc.hpp), and the gradients are summed over the ranks once per step, so every rank
+// applies the one-process update and holds the one-process weights (up to the order of the sums).
+// A token's dropout masks are keyed by its micro-batch, sample and position, not by a rank's stream,
+// so the result does not depend on K, and a checkpoint resumes under any K.
 
 #include <chrono>
 #include <cmath>
@@ -17,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <loramoe/core/communicator.hpp>
 #include <loramoe/core/random.hpp>
 #include <loramoe/io/adapter_config_json.hpp>
 #include <loramoe/io/atomic_file.hpp>
@@ -26,6 +34,7 @@
 #include <loramoe/llama/model.hpp>
 #include <loramoe/train/adamw.hpp>
 #include <loramoe/train/batching.hpp>
+#include <loramoe/train/rank_agreement.hpp>
 #include <loramoe/train/schedule.hpp>
 
 namespace loramoe::train {
@@ -48,12 +57,12 @@ struct step_report {
     index step = 0;  // updates done, this one included
     index total_steps = 0;
     index epoch = 0;  // 0-based epoch of this step
-    double loss = 0;  // mean over the step's micro-batches
+    double loss = 0;  // mean over the step's micro-batches (of the whole batches, under data parallelism)
     double ce = 0;
     double lbc = 0;
     double learning_rate = 0;
     double grad_norm = 0;  // before clipping
-    index tokens = 0;      // real tokens processed by the step
+    index tokens = 0;      // real tokens processed by the step (by all ranks)
     double seconds = 0;    // wall time of the step
 };
 
@@ -62,10 +71,11 @@ class trainer {
 public:
     using model_type = llama::llama_model<T, Backend>;
 
-    // Trains what the model has trainable: its adapters, or its base weights (train_base), or both.
+    // Trains what the model has trainable: its adapters, or its base weights (train_base), or both;
+    // this process as one of the ranks of `ranks` (each holding the same model and examples).
     trainer(model_type& model, std::vector<io::tokenized_example> examples, std::int64_t pad_id,
-            training_options options)
-        : model_(&model), examples_(std::move(examples)), pad_id_(pad_id), options_(options) {
+            training_options options, communicator_ref ranks = {})
+        : model_(&model), examples_(std::move(examples)), pad_id_(pad_id), options_(options), ranks_(ranks) {
         if (examples_.empty()) fail<value_error>("train: no training examples");
         if (options.epochs <= 0 || options.batch_size <= 0 || options.gradient_accumulation <= 0)
             fail<value_error>("train: epochs, batch size and gradient accumulation must be positive");
@@ -93,6 +103,7 @@ public:
     index step() const { return step_; }
     bool finished() const { return step_ >= total_steps(); }
     const training_options& options() const { return options_; }
+    const communicator_ref& ranks() const { return ranks_; }
 
     // One optimizer update.
     step_report train_step() {
@@ -110,6 +121,10 @@ public:
         step_report report{step_ + 1, total_steps(), epoch};
         for (index b = first; b < last; ++b) {
             const llama::token_batch batch = batch_of(b);
+            // Micro-batch b's masks, however many came before in this process (a resumed run's none).
+            const auto micro_batch = static_cast<std::uint64_t>(epoch * batches_per_epoch_ + b);
+            model_->for_each_adapter(
+                [&](const std::string&, auto& adapter) { adapter.set_dropout_calls(micro_batch); });
             const llama::model_losses losses = model_->forward(batch, saved_, workspace_, true);
             model_->backward(saved_, workspace_);
             report.loss += losses.loss;
@@ -118,9 +133,11 @@ public:
             for (std::int64_t m : batch.attention_mask) report.tokens += m;
         }
         const double micro_batches = static_cast<double>(last - first);
+        sum_over_ranks(report);
         report.loss /= micro_batches;
         report.ce /= micro_batches;
         report.lbc /= micro_batches;
+        sum_gradients_over_ranks();
 
         // Average the micro-batches' gradients, then clip their global norm.
         double squares = 0;
@@ -174,6 +191,25 @@ public:
         return fmt::format("{:016x}", h);
     }
 
+    // A digest of the run and the weights (the frozen base too, when with_frozen), equal on every rank
+    // of one data-parallel run.
+    std::uint64_t digest(bool with_frozen) const {
+        std::uint64_t h = digest_mix(0, static_cast<std::uint64_t>(step_));
+        for (char c : fingerprint()) h = digest_mix(h, static_cast<unsigned char>(c));
+        for (const auto* buffer : trainables_) h = digest_mix(h, digest_of(buffer->values()));
+        if (with_frozen) {
+            if (!model_->base().has_grads()) h = digest_mix(h, digest_of(model_->base().values()));
+            h = digest_mix(h, digest_of(model_->bf16_base()));
+        }
+        return h;
+    }
+
+    // Stops every rank, naming those that differ, unless all ranks hold the same run and weights
+    // (the frozen base too, when with_frozen). `what` names the moment for the message.
+    void require_ranks_agree(bool with_frozen, std::string_view what) const {
+        train::require_ranks_agree(ranks_, digest(with_frozen), what);
+    }
+
     // The optimizer's moments and the step, in `folder` (optimizer.safetensors, trainer_state.json).
     void save_state(const std::filesystem::path& folder) const {
         std::filesystem::create_directories(folder);
@@ -208,29 +244,72 @@ public:
             optimizers_[i].set_steps(step);
         }
         step_ = step;
-        // Dropout masks are drawn per forward call: continue the count of the uninterrupted run.
-        const index epoch = step / steps_per_epoch_;
-        const index within =
-            std::min(batches_per_epoch_, (step % steps_per_epoch_) * options_.gradient_accumulation);
-        const auto calls = static_cast<std::uint64_t>(epoch * batches_per_epoch_ + within);
-        model_->for_each_adapter(
-            [&](const std::string&, auto& adapter) { adapter.set_dropout_calls(calls); });
     }
 
 private:
-    llama::token_batch batch_of(index b) const {
+    // This rank's part of micro-batch b of the current epoch (the whole of it in one process). When the
+    // LBC counts padding, a part is padded to the whole micro-batch's longest example, as one process
+    // pads it; otherwise to its own longest.
+    llama::token_batch batch_of(index b) {
         const index begin = b * options_.batch_size;
         const index end = std::min(static_cast<index>(examples_.size()), begin + options_.batch_size);
         std::vector<const io::tokenized_example*> members;
         for (index i = begin; i < end; ++i)
             members.push_back(&examples_[order_[static_cast<std::size_t>(i)]]);
-        return make_batch(members, pad_id_);
+        if (ranks_.size() == 1) return make_batch(members, pad_id_);
+
+        const index n = end - begin, k = ranks_.size(), r = ranks_.rank();
+        const index mine = n * r / k, next = n * (r + 1) / k;
+        share_task_types_.clear();
+        std::size_t longest = 0;
+        for (const auto* e : members) {
+            share_task_types_.push_back(e->task_type);
+            longest = std::max(longest, e->ids.size());
+        }
+        share_ = {mine, n, share_task_types_, ranks_};
+        const bool pad_to_whole = model_->adapter_config() && model_->adapter_config()->lbc_counts_padding;
+        llama::token_batch batch =
+            mine < next ? make_batch(std::span(members).subspan(static_cast<std::size_t>(mine),
+                                                                static_cast<std::size_t>(next - mine)),
+                                     pad_id_, pad_to_whole ? static_cast<index>(longest) : 0)
+                        : llama::token_batch{};
+        batch.share = &share_;
+        return batch;
+    }
+
+    // The report's parts of the whole batches: ce and the tokens are summed over the ranks (the lbc is
+    // already the whole batches', on every rank).
+    void sum_over_ranks(step_report& report) const {
+        if (ranks_.size() == 1) return;
+        double parts[] = {report.ce, static_cast<double>(report.tokens)};
+        ranks_.all_reduce_sum(std::span(parts));
+        report.loss += parts[0] - report.ce;
+        report.ce = parts[0];
+        report.tokens = static_cast<index>(parts[1]);
+    }
+
+    // Every rank's gradients replaced by their sum over the ranks (through the host off the CPU).
+    void sum_gradients_over_ranks() {
+        if (ranks_.size() == 1) return;
+        for (auto* buffer : trainables_) {
+            auto& grads = buffer->grads();
+            if constexpr (std::is_same_v<Backend, cpu>) {
+                ranks_.all_reduce_sum(grads.span());
+            } else {
+                tensor<T, cpu> host = to_host(grads);
+                ranks_.all_reduce_sum(host.span());
+                copy_from_host(Backend{}, host.data(), grads.data(), host.size());
+            }
+        }
     }
 
     model_type* model_;
     std::vector<io::tokenized_example> examples_;
     std::int64_t pad_id_;
     training_options options_;
+    communicator_ref ranks_;
+    moe::batch_share share_;                      // this rank's part of the current micro-batch
+    std::vector<std::int64_t> share_task_types_;  // the current micro-batch's, for share_
     std::vector<parameter_buffer<T, Backend>*> trainables_;
     std::vector<adamw<T, Backend>> optimizers_;
     warmup_cosine schedule_;

@@ -13,7 +13,11 @@
 //   cv2:            dlbc/dZ_k = dv/dZ_k / (mu^2 + eps) - v * 2 mu / (mu^2 + eps)^2 / K
 //   var_over_mean:  dlbc/dZ_k = dv/dZ_k / mu - v / mu^2 / K
 //   dQ = I o dZ,   dg_n(x_t) = mask_t * dQ[b(t), n]
+// Under data parallelism (routing_batch::share) the B samples are spread over the ranks: each rank sums
+// its own rows of Q, the rows are added up over the ranks, and every rank computes the one-process lbc
+// and dQ from the whole Q, then keeps its rows of dQ.
 
+#include <algorithm>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -111,29 +115,53 @@ T lbc_from_importance(const balance::lbc& config, matrix_view<const T> q,
 
 }  // namespace detail
 
+namespace detail {
+
+// Q of the whole batch (B, N) on the host: this rank's rows, summed over the ranks when it is shared
+// (each rank adds its samples' rows to zeros, so the sum is every rank's Q as it computed it).
+template <class T, class Backend>
+tensor<T, cpu> whole_batch_importance(matrix_view<const T> gates, const routing_batch<T>& batch) {
+    tensor<T, Backend> q({batch.samples, gates.cols});
+    sum_gates_per_sample(Backend{}, gates, batch.mask, batch.samples, batch.tokens, q.matrix());
+    tensor<T, cpu> mine = to_host(q);
+    if (batch.share == nullptr) return mine;
+    tensor<T, cpu> whole({batch.share->total_samples, gates.cols});
+    whole.fill_with(T(0));
+    std::copy(mine.span().begin(), mine.span().end(),
+              whole.span().begin() + batch.share->first_sample * gates.cols);
+    batch.share->ranks.all_reduce_sum(whole.span());
+    return whole;
+}
+
+template <class T>
+std::span<const std::int64_t> whole_batch_task_types(const routing_batch<T>& batch) {
+    return batch.share ? batch.share->task_types : batch.task_types;
+}
+
+}  // namespace detail
+
 template <class T, class Backend>
 T balance_loss(Backend, const balance::lbc& config, matrix_view<const T> gates, matrix_view<const T>,
                const routing_batch<T>& batch) {
-    tensor<T, Backend> q({batch.samples, gates.cols});
-    sum_gates_per_sample(Backend{}, gates, batch.mask, batch.samples, batch.tokens, q.matrix());
-    const tensor<T, cpu> q_host = to_host(q);
-    return detail::lbc_from_importance<T>(config, q_host.matrix(), batch.task_types, {});
+    const tensor<T, cpu> q = detail::whole_batch_importance<T, Backend>(gates, batch);
+    return detail::lbc_from_importance<T>(config, q.matrix(), detail::whole_batch_task_types(batch), {});
 }
 
-// dgates += weight * d lbc / d gates
+// dgates += weight * d lbc / d gates (this rank's rows of dQ, when the batch is shared)
 template <class T, class Backend>
 void add_balance_gate_gradient(Backend, const balance::lbc& config, matrix_view<const T> gates,
                                matrix_view<const T>, const routing_batch<T>& batch, T weight,
                                matrix_view<T> dgates) {
     if (weight == T(0)) return;
-    tensor<T, Backend> q({batch.samples, gates.cols});
-    sum_gates_per_sample(Backend{}, gates, batch.mask, batch.samples, batch.tokens, q.matrix());
-    const tensor<T, cpu> q_host = to_host(q);
-    tensor<T, cpu> dq_host({batch.samples, gates.cols});
-    detail::lbc_from_importance<T>(config, q_host.matrix(), batch.task_types, dq_host.matrix());
+    const tensor<T, cpu> q = detail::whole_batch_importance<T, Backend>(gates, batch);
+    tensor<T, cpu> dq_host({q.dim(0), gates.cols});
+    detail::lbc_from_importance<T>(config, q.matrix(), detail::whole_batch_task_types(batch),
+                                   dq_host.matrix());
     for (T& value : dq_host.span()) value *= weight;
+    const index first = batch.share ? batch.share->first_sample : 0;
     const tensor<T, Backend> dq = to_backend<Backend>(dq_host);
-    add_per_sample_gradient(Backend{}, dq.matrix(), batch.mask, batch.samples, batch.tokens, dgates);
+    add_per_sample_gradient(Backend{}, dq.matrix().row_block(first, batch.samples), batch.mask, batch.samples,
+                            batch.tokens, dgates);
 }
 
 // The LBC has no direct dependence on the router logits.

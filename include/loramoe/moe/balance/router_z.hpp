@@ -16,6 +16,7 @@ struct router_z {};
 template <class T, class Backend>
 T balance_loss(Backend, const balance::router_z&, matrix_view<const T>, matrix_view<const T> logits,
                const routing_batch<T>& batch) {
+    require_whole_batch(batch, "router z");
     tensor<T, Backend> lse({logits.rows});
     logsumexp_rows(Backend{}, logits, lse.data());
     const tensor<T, cpu> lse_host = to_host(lse), mask = mask_on_host<Backend>(batch);

@@ -24,6 +24,7 @@ struct switch_terms {
 
 template <class T, class Backend>
 switch_terms<T> measure_switch_terms(matrix_view<const T> gates, const routing_batch<T>& batch) {
+    require_whole_batch(batch, "switch load");
     const index experts = gates.cols;
     tensor<T, Backend> counts({experts}), q({batch.samples, experts});
     count_top_expert(Backend{}, gates, batch.mask, counts.data());
