@@ -30,11 +30,7 @@ namespace fs = std::filesystem;
 using loramoe::test::quote;
 using loramoe::test::run_cli;
 using training_fixture::task_fixture;
-
-std::string train_arguments(const task_fixture& f, const fs::path& out, const std::string& options) {
-    return "train --model " + quote(f.model_dir) + " --data " + quote(f.data_file) + " --out " + quote(out) +
-           " " + options;
-}
+using training_fixture::train_arguments;
 
 // 64 examples in micro-batches of 7, 2 per update (the last micro-batch of an epoch holds 1 example).
 const std::string options =

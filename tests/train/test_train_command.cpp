@@ -34,12 +34,7 @@ using loramoe::test::quote;
 using loramoe::test::read_file;
 using loramoe::test::run_cli;
 using training_fixture::task_fixture;
-
-// `train` on the fixture: the model, the data, OUT, and `options`.
-std::string train_arguments(const task_fixture& f, const fs::path& out, const std::string& options) {
-    return "train --model " + quote(f.model_dir) + " --data " + quote(f.data_file) + " --out " + quote(out) +
-           " " + options;
-}
+using training_fixture::train_arguments;
 
 // The resume runs: 64 examples in micro-batches of 4, 2 per update, are 8 updates per epoch; 25
 // epochs are 200 updates (a fraction of a second), with dropout so that the masks must continue too.

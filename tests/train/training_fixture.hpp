@@ -143,4 +143,13 @@ struct task_fixture {
     std::int64_t pad_id() const { return tokenizer->pad_id(); }
 };
 
+#ifdef LORAMOE_CLI_PATH
+// `loramoe train` on the fixture: the model, the data, OUT, and `options`.
+inline std::string train_arguments(const task_fixture& f, const fs::path& out, const std::string& options) {
+    using loramoe::test::quote;
+    return "train --model " + quote(f.model_dir) + " --data " + quote(f.data_file) + " --out " + quote(out) +
+           " " + options;
+}
+#endif
+
 }  // namespace training_fixture

@@ -207,6 +207,7 @@ public:
     // Stops every rank, naming those that differ, unless all ranks hold the same run and weights
     // (the frozen base too, when with_frozen). `what` names the moment for the message.
     void require_ranks_agree(bool with_frozen, std::string_view what) const {
+        if (ranks_.size() == 1) return;  // nothing to compare: no digest (a 7B base takes seconds)
         train::require_ranks_agree(ranks_, digest(with_frozen), what);
     }
 
