@@ -96,6 +96,35 @@ inline signalled_run act_after(const std::string& program, std::vector<std::stri
     return run;
 }
 
+// Starts `program` with argv `words`, its output to /dev/null, and kills it with SIGKILL after `delay`
+// unless it ended before. Returns its exit status, or -1 when it was killed.
+inline int kill_after(const std::string& program, std::vector<std::string> words,
+                      std::chrono::microseconds delay) {
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    ::posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    const int spawned = ::posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
+    REQUIRE_MESSAGE(spawned == 0, "posix_spawn failed: ", std::strerror(spawned));
+    const auto deadline = std::chrono::steady_clock::now() + delay;
+    int raw = 0;
+    for (;;) {
+        const pid_t done = ::waitpid(pid, &raw, WNOHANG);
+        if (done == pid) return WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+        if (std::chrono::steady_clock::now() >= deadline) break;
+        ::usleep(200);
+    }
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, &raw, 0) < 0 && errno == EINTR) {
+    }
+    return -1;
+}
+
 // The words of a command line, for posix_spawn: split at spaces, single quotes dropped (the tests'
 // paths have no spaces).
 inline std::vector<std::string> words_of(const std::string& text) {

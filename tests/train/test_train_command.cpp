@@ -2,7 +2,10 @@
 // tokenizer (training_fixture.hpp):
 //  - train writes an adapter folder that eval scores (results and router statistics) and generate uses;
 //  - Ctrl-C (SIGINT) stops a run with status 130 after writing OUT/checkpoint, and --resume finishes it
-//    with an adapter byte-identical to an uninterrupted run's;
+//    with an adapter byte-identical to an uninterrupted run's, also after a resume that could not write
+//    its checkpoint (a file size limit) failed and left the checkpoint intact;
+//  - SIGKILL at random moments, each time run again (with --resume once a checkpoint exists), ends with
+//    that adapter too, and with nothing but the outputs in the folder;
 //  - an existing checkpoint is never overwritten without --resume;
 //  - --base-dtype bfloat16 trains, scores and generates, at bfloat16's accuracy, and is refused where
 //    it cannot apply;
@@ -13,6 +16,7 @@
 #include "train/training_fixture.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -153,6 +157,17 @@ TEST_SUITE("train") {
         CHECK(loramoe::io::read_json_file(resumed / "checkpoint" / "trainer_state.json").at("step") == step);
         CHECK_FALSE(fs::exists(resumed / "adapter_model.safetensors"));  // only the checkpoint so far
 
+        // A resume whose files cannot be written (a 32 KiB file size limit: the adapter has 61 KB, as a
+        // full disk would stop it) fails at its first checkpoint with a message, and leaves the
+        // checkpoint as it was.
+        const std::string state_before = read_file(resumed / "checkpoint" / "trainer_state.json");
+        const auto limited =
+            run_cli(train_arguments(f, resumed, resume_options + " --resume --checkpoint-every 1"),
+                    "trap '' XFSZ; ulimit -f 32;");
+        CHECK(limited.status == 1);
+        CHECK_MESSAGE(limited.err.find("cannot write") != std::string::npos, limited.err);
+        CHECK(read_file(resumed / "checkpoint" / "trainer_state.json") == state_before);
+
         const auto finished = run_cli(train_arguments(f, resumed, resume_options + " --resume"));
         REQUIRE_MESSAGE(finished.status == 0, finished.err);
         CHECK(finished.err.find(fmt::format("resuming at step {}/200", step)) != std::string::npos);
@@ -160,6 +175,55 @@ TEST_SUITE("train") {
         CHECK(read_file(resumed / "adapter_model.safetensors") ==
               read_file(reference / "adapter_model.safetensors"));
         CHECK(read_file(resumed / "adapter_config.json") == read_file(reference / "adapter_config.json"));
+    }
+
+    TEST_CASE(
+        "loramoe train: killed with SIGKILL at random moments and run again, ends byte-identical, with "
+        "nothing "
+        "but its outputs") {
+        using namespace train_command_test;
+        const task_fixture f;
+        // 320 updates, a checkpoint every 2: the kills land in loading, steps, checkpoint writes, the
+        // final writes and the checkpoint's removal.
+        const std::string options =
+            "--epochs 40 --batch-size 4 --grad-accum 2 --lr 5e-3 --dropout 0.1 --seed 5 --checkpoint-every 2";
+        const fs::path reference = f.dir / "reference", killed = f.dir / "killed";
+        const auto start = std::chrono::steady_clock::now();
+        const auto whole = run_cli(train_arguments(f, reference, options));
+        const auto duration =
+            std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+        REQUIRE_MESSAGE(whole.status == 0, whole.err);
+
+        // 16 launches killed at a random moment within an eighth of a whole run's time (each going on
+        // from the last checkpoint, or from scratch before the first), then one to the end.
+        loramoe::random_generator rng(2026);
+        int kills = 0, resumes = 0;
+        for (int launch = 0;; ++launch) {
+            const bool resume = fs::exists(killed / "checkpoint");
+            resumes += resume;
+            const auto words = spawned_run::words_of(
+                "loramoe " + train_arguments(f, killed, options + (resume ? " --resume" : "")));
+            const auto delay = launch < 16 ? std::chrono::microseconds(static_cast<long>(
+                                                 rng.below(static_cast<std::uint64_t>(duration.count() / 8))))
+                                           : std::chrono::microseconds(std::chrono::minutes(2));
+            const int status = spawned_run::kill_after(LORAMOE_CLI_PATH, words, delay);
+            if (status == -1) {
+                ++kills;
+                continue;
+            }
+            REQUIRE_MESSAGE(status == 0, "launch ", launch, (resume ? " (--resume)" : ""), " failed");
+            break;
+        }
+        MESSAGE("a whole run took ", duration.count() / 1000, " ms; ", kills, " kills, ", resumes,
+                " resumed launches");
+        CHECK(kills >= 8);
+        CHECK(read_file(killed / "adapter_model.safetensors") ==
+              read_file(reference / "adapter_model.safetensors"));
+        CHECK(read_file(killed / "adapter_config.json") == read_file(reference / "adapter_config.json"));
+        std::vector<std::string> files;
+        for (const auto& entry : fs::directory_iterator(killed)) files.push_back(entry.path().filename());
+        std::sort(files.begin(), files.end());
+        CHECK(files == std::vector<std::string>{"adapter_config.json", "adapter_model.safetensors"});
     }
 
     TEST_CASE("loramoe train: an existing checkpoint is refused without --resume and left untouched") {

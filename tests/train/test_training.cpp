@@ -376,6 +376,40 @@ TEST_SUITE("train") {
         CHECK(loramoe::test::read_file(checkpoint / "trainer_state.json") == state_before);
     }
 
+    TEST_CASE("train: recover_checkpoint and remove_stray_temporaries clear what killed writes left") {
+        using namespace test_training;
+        test::temporary_directory dir;
+        const fs::path checkpoint = dir / "checkpoint";
+        auto folder_with = [](const fs::path& folder, const std::string& text) {
+            fs::create_directories(folder);
+            test::write_file(folder / "trainer_state.json", text);
+        };
+        // Killed between the fallback's two renames: the old checkpoint comes back, the new is dropped.
+        folder_with(dir / "checkpoint.old.12", "old");
+        folder_with(dir / "checkpoint.new.12", "new, complete but not yet in place");
+        folder_with(dir / "checkpoint.done.7", "a finished run's, half removed");
+        folder_with(dir / "checkpoint.new.x", "not ours: kept");
+        test::write_file(dir / "adapter_model.safetensors.tmp.12.0", "half a file");
+        test::write_file(dir / "notes.tmp.txt", "not ours: kept");
+        train::recover_checkpoint(checkpoint);
+        CHECK(test::read_file(checkpoint / "trainer_state.json") == "old");
+        CHECK(io::remove_stray_temporaries(dir.path()) == 1);
+        CHECK(files_of(dir.path()) ==
+              std::vector<std::string>{"checkpoint", "checkpoint.new.x", "notes.tmp.txt"});
+
+        // A half-written new one beside a complete checkpoint: removed, the checkpoint kept.
+        folder_with(dir / "checkpoint.new.13", "half");
+        folder_with(dir / "checkpoint.old.14", "older");
+        train::recover_checkpoint(checkpoint);
+        CHECK(test::read_file(checkpoint / "trainer_state.json") == "old");
+        CHECK(files_of(dir.path()) ==
+              std::vector<std::string>{"checkpoint", "checkpoint.new.x", "notes.tmp.txt"});
+
+        // remove_checkpoint leaves nothing under the name.
+        train::remove_checkpoint(checkpoint);
+        CHECK(files_of(dir.path()) == std::vector<std::string>{"checkpoint.new.x", "notes.tmp.txt"});
+    }
+
     TEST_CASE("train: read_checkpoint refuses a model with another dropout seed") {
         using namespace test_training;
         // model_options::seed draws the adapters' dropout masks, so it determines the run as much as the

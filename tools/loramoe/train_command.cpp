@@ -102,7 +102,14 @@ void run(train_options& o) {
     model->reset_adapters(o.training.seed);
     train::trainer<T, Backend> trainer(*model, std::move(examples), tokenizer->pad_id(), o.training, ranks);
 
+    // What a killed run left behind: a half-written checkpoint or output file (rank 0 clears it while
+    // the others wait).
     const auto checkpoint = o.out / "checkpoint";
+    if (lead && std::filesystem::exists(o.out)) {
+        train::recover_checkpoint(checkpoint);
+        io::remove_stray_temporaries(o.out);
+    }
+    if (ranks.size() > 1) on_any_rank(ranks, false);
     if (o.resume) {
         train::read_checkpoint(checkpoint, *model, trainer);
         if (lead)
@@ -149,7 +156,7 @@ void run(train_options& o) {
     if (!lead) return;
     train::save_trained(o.out, *model);
     if (o.mode == training_mode::full) copy_tokenizer_files(o.model, o.out);
-    std::filesystem::remove_all(checkpoint);
+    train::remove_checkpoint(checkpoint);
     fmt::print(stderr, "wrote {} to {}\n",
                o.mode == training_mode::full ? "the fine-tuned model" : "the adapter", o.out.string());
 }
