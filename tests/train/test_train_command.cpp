@@ -6,6 +6,8 @@
 //    its checkpoint (a file size limit) failed and left the checkpoint intact;
 //  - SIGKILL at random moments, each time run again (with --resume once a checkpoint exists), ends with
 //    that adapter too, and with nothing but the outputs in the folder;
+//  - a loss that is not finite stops the run with the step in the message, keeping the last checkpoint,
+//    and --skip-nonfinite goes on past such steps (resumed, the same as a whole run with it);
 //  - an existing checkpoint is never overwritten without --resume;
 //  - --base-dtype bfloat16 trains, scores and generates, at bfloat16's accuracy, and is refused where
 //    it cannot apply;
@@ -224,6 +226,32 @@ TEST_SUITE("train") {
         for (const auto& entry : fs::directory_iterator(killed)) files.push_back(entry.path().filename());
         std::sort(files.begin(), files.end());
         CHECK(files == std::vector<std::string>{"adapter_config.json", "adapter_model.safetensors"});
+    }
+
+    TEST_CASE(
+        "loramoe train: a loss that is not finite stops the run, keeping the last checkpoint; "
+        "--skip-nonfinite skips such steps") {
+        using namespace train_command_test;
+        const task_fixture f;
+        // At lr 1e30 the first update is finite and the second step's loss overflows.
+        const std::string options = "--epochs 1 --batch-size 8 --lr 1e30 --warmup-ratio 0 --seed 5";
+        const fs::path out = f.dir / "out";
+        const auto stopped = run_cli(train_arguments(f, out, options + " --checkpoint-every 1"));
+        CHECK(stopped.status == 1);
+        CHECK_MESSAGE(stopped.err.find("at step 2/8 the loss (") != std::string::npos, stopped.err);
+        CHECK(stopped.err.find("is not finite; the weights are still those after step 1") !=
+              std::string::npos);
+        REQUIRE(fs::exists(out / "checkpoint" / "trainer_state.json"));
+        CHECK(loramoe::io::read_json_file(out / "checkpoint" / "trainer_state.json").at("step") == 1);
+
+        // Resumed with --skip-nonfinite: the same adapter as a whole run with it (7 steps skipped).
+        const auto resumed = run_cli(train_arguments(f, out, options + " --resume --skip-nonfinite"));
+        REQUIRE_MESSAGE(resumed.status == 0, resumed.err);
+        CHECK(resumed.err.find("skipped 7") != std::string::npos);
+        const auto whole = run_cli(train_arguments(f, f.dir / "whole", options + " --skip-nonfinite"));
+        REQUIRE_MESSAGE(whole.status == 0, whole.err);
+        CHECK(read_file(out / "adapter_model.safetensors") ==
+              read_file(f.dir / "whole" / "adapter_model.safetensors"));
     }
 
     TEST_CASE("loramoe train: an existing checkpoint is refused without --resume and left untouched") {

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -374,6 +375,41 @@ TEST_SUITE("train") {
             CHECK(run.step() == 2);
         }
         CHECK(loramoe::test::read_file(checkpoint / "trainer_state.json") == state_before);
+    }
+
+    TEST_CASE(
+        "train: a loss or gradient that is not finite stops training before the weights change, or is "
+        "skipped") {
+        using namespace test_training;
+        const task_fixture f;
+        auto options = resume_options();  // 12 steps
+        options.learning_rate = 1e30;     // step 1 moves every adapter weight by about 1e30: step 2 overflows
+        options.warmup_ratio = 0;
+        auto model = fresh_model<float>(f, paper_adapter());
+        train::trainer<float> run(*model, f.examples, f.pad_id(), options);
+        REQUIRE_FALSE(run.train_step().skipped);
+        const auto after_first = to_host(model->adapters().values());
+        for (float v : after_first.span()) REQUIRE(std::isfinite(v));
+        CHECK_THROWS_WITH_AS(run.train_step(), doctest::Contains("train: at step 2/12 the loss ("),
+                             value_error);
+        CHECK(same_bytes(to_host(model->adapters().values()), after_first));  // the weights of step 1
+
+        options.skip_nonfinite = true;
+        auto skipping = fresh_model<float>(f, paper_adapter());
+        train::trainer<float> skipper(*skipping, f.examples, f.pad_id(), options);
+        const auto last = train_to_end(skipper);
+        CHECK(last.skipped);
+        CHECK(last.skipped_steps == 11);
+        CHECK(same_bytes(to_host(skipping->adapters().values()), after_first));
+
+        // Where a gradient is not finite: the adapter whose slice holds the first such value.
+        CHECK(skipper.nonfinite_gradients().find("the gradient of model.layers.0.") == 0);  // the last step's
+        auto& grads = skipping->adapters().grads();
+        grads.fill_with(0.0f);
+        CHECK(skipper.nonfinite_gradients() == "");
+        grads[grads.size() - 1] = std::numeric_limits<float>::infinity();
+        CHECK(skipper.nonfinite_gradients() ==
+              "the gradient of model.layers.1.mlp.down_proj's adapter (inf)");
     }
 
     TEST_CASE("train: recover_checkpoint and remove_stray_temporaries clear what killed writes left") {

@@ -237,6 +237,9 @@ void add_train_command(CLI::App& app) {
         ->capture_default_str();
     add_template_option(training, o->prompt_format);
     training->add_flag("--double", o->double_precision, "compute in double precision (default float)");
+    training->add_flag("--skip-nonfinite", o->training.skip_nonfinite,
+                       "skip a step whose loss or gradient is NaN or Inf (counted in the progress display) "
+                       "instead of stopping there");
 
     c->add_option("--checkpoint-every", o->checkpoint_every,
                   "write OUT/checkpoint every K steps (0: only on Ctrl-C)")

@@ -4,6 +4,7 @@
 //   ETA 2m14s
 // Elsewhere (a log file, CI), a plain line every `log_every` steps and at the end:
 //   step 120/400 loss 1.2340 ce 1.2010 lbc 0.3300 lr 1.80e-04 grad_norm 0.812 tok/s 5210 elapsed 58s eta 134s
+// and, once steps were skipped as not finite (training_options::skip_nonfinite), "skipped K" after it.
 
 #include <cstdio>
 #include <string>
@@ -44,17 +45,18 @@ public:
                       filled = static_cast<int>(width * r.step / std::max<index>(1, r.total_steps));
             fmt::print(out_,
                        "\r{} step {}/{} [{}{}] {:3}%  loss {:.3f} (ce {:.3f} lbc {:.3f})  lr {:.1e}  {}  ETA "
-                       "{}\x1b[K",
+                       "{}{}\x1b[K",
                        label_, r.step, r.total_steps, std::string(filled, '#'),
                        std::string(width - filled, '.'), 100 * r.step / std::max<index>(1, r.total_steps),
-                       r.loss, r.ce, r.lbc, r.learning_rate, rate(tokens_per_second), format_duration(eta));
+                       r.loss, r.ce, r.lbc, r.learning_rate, rate(tokens_per_second), format_duration(eta),
+                       skipped(r, "  "));
             if (r.step == r.total_steps) fmt::print(out_, "\n");
         } else if (r.step % log_every_ == 0 || r.step == r.total_steps || r.step == 1) {
             fmt::print(out_,
                        "{} step {}/{} loss {:.4f} ce {:.4f} lbc {:.4f} lr {:.2e} grad_norm {:.3f} tok/s "
-                       "{:.0f} elapsed {:.0f}s eta {:.0f}s\n",
+                       "{:.0f} elapsed {:.0f}s eta {:.0f}s{}\n",
                        label_, r.step, r.total_steps, r.loss, r.ce, r.lbc, r.learning_rate, r.grad_norm,
-                       tokens_per_second, elapsed_, eta);
+                       tokens_per_second, elapsed_, eta, skipped(r, " "));
         }
         std::fflush(out_);
     }
@@ -65,6 +67,10 @@ public:
     }
 
 private:
+    static std::string skipped(const step_report& r, const char* separator) {
+        return r.skipped_steps > 0 ? fmt::format("{}skipped {}", separator, r.skipped_steps) : std::string();
+    }
+
     static std::string rate(double tokens_per_second) {
         return tokens_per_second >= 1000 ? fmt::format("{:.1f}k tok/s", tokens_per_second / 1000)
                                          : fmt::format("{:.0f} tok/s", tokens_per_second);

@@ -15,6 +15,7 @@
 // A token's dropout masks are keyed by its micro-batch, sample and position, not by a rank's stream,
 // so the result does not depend on K, and a checkpoint resumes under any K.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -51,6 +52,11 @@ struct training_options {
     double beta2 = 0.999;
     double eps = 1e-8;
     std::uint64_t seed = 42;
+    // A step whose loss or gradient is not finite (NaN, Inf): false stops training with an error naming
+    // the step and where it appeared, before the weights change; true skips the step (no update),
+    // counted in step_report::skipped_steps. Not part of the run's fingerprint: a run stopped by a NaN
+    // may resume with it.
+    bool skip_nonfinite = false;
 };
 
 struct step_report {
@@ -61,9 +67,11 @@ struct step_report {
     double ce = 0;
     double lbc = 0;
     double learning_rate = 0;
-    double grad_norm = 0;  // before clipping
-    index tokens = 0;      // real tokens processed by the step (by all ranks)
-    double seconds = 0;    // wall time of the step
+    double grad_norm = 0;     // before clipping
+    index tokens = 0;         // real tokens processed by the step (by all ranks)
+    double seconds = 0;       // wall time of the step
+    bool skipped = false;     // not finite: no update (training_options::skip_nonfinite)
+    index skipped_steps = 0;  // skipped so far in the run, this one included
 };
 
 template <scalar T, backend Backend = cpu>
@@ -147,12 +155,28 @@ public:
             squares += sum_of_squares(Backend{}, buffer->grads().data(), buffer->size());
         }
         report.grad_norm = std::sqrt(squares);
+        report.learning_rate = schedule_(step_);
+        if (!std::isfinite(report.loss) || !std::isfinite(report.grad_norm)) {
+            const std::string where = !std::isfinite(report.loss) ? fmt::format("the loss ({})", report.loss)
+                                                                  : nonfinite_gradients();
+            if (!options_.skip_nonfinite)
+                fail<value_error>(
+                    "train: at step {}/{} {} is not finite; the weights are still those after step {} (skip "
+                    "such "
+                    "steps with skip_nonfinite, --skip-nonfinite)",
+                    step_ + 1, total_steps(), where, step_);
+            report.skipped = true;
+            report.skipped_steps = ++skipped_;
+            ++step_;
+            report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            return report;
+        }
+        report.skipped_steps = skipped_;
         if (options_.max_grad_norm > 0 && report.grad_norm > options_.max_grad_norm) {
             const T clip = static_cast<T>(options_.max_grad_norm / (report.grad_norm + 1e-6));
             for (auto* buffer : trainables_)
                 scale_values(Backend{}, buffer->grads().data(), buffer->size(), clip);
         }
-        report.learning_rate = schedule_(step_);
         for (auto& optimizer : optimizers_) optimizer.step(report.learning_rate);
         ++step_;
         report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -191,6 +215,31 @@ public:
         return fmt::format("{:016x}", h);
     }
 
+    // Where the gradients hold a value that is not finite: "the gradient of MODULE's adapter" or "the
+    // gradient of TENSOR" (the first such value's), or "" when all are finite.
+    std::string nonfinite_gradients() const {
+        for (const auto* buffer : trainables_) {
+            const tensor<T, cpu> grads = to_host(buffer->grads());
+            const auto bad =
+                std::find_if(grads.span().begin(), grads.span().end(), [](T g) { return !std::isfinite(g); });
+            if (bad == grads.span().end()) continue;
+            const index at = bad - grads.span().begin();
+            std::string name = "an unnamed parameter";
+            if (buffer == &model_->adapters()) {
+                index offset = 0;
+                model_->for_each_adapter([&](const std::string& module, auto& adapter) {
+                    if (at >= offset && at < offset + adapter.parameter_count()) name = module + "'s adapter";
+                    offset += adapter.parameter_count();
+                });
+            } else {
+                for (const auto& t : model_->layout().tensors())
+                    if (at >= t.offset && at < t.offset + t.size()) name = t.name;
+            }
+            return fmt::format("the gradient of {} ({})", name, *bad);
+        }
+        return "";
+    }
+
     // A digest of the run and the weights (the frozen base too, when with_frozen), equal on every rank
     // of one data-parallel run.
     std::uint64_t digest(bool with_frozen) const {
@@ -220,8 +269,10 @@ public:
             writer.add(fmt::format("{}.exp_avg_sq", i), to_host(optimizers_[i].second_moment()));
         }
         writer.write(folder / "optimizer.safetensors");
-        const nlohmann::json state = {
-            {"step", step_}, {"total_steps", total_steps()}, {"fingerprint", fingerprint()}};
+        const nlohmann::json state = {{"step", step_},
+                                      {"total_steps", total_steps()},
+                                      {"skipped_steps", skipped_},
+                                      {"fingerprint", fingerprint()}};
         io::write_text_atomically(folder / "trainer_state.json", state.dump(2) + "\n");
     }
 
@@ -231,10 +282,14 @@ public:
         if (!state.contains("fingerprint") || state["fingerprint"] != fingerprint())
             fail<value_error>("{}: the checkpoint was made with other data, options or model; cannot resume",
                               folder.string());
-        const index step =
-            io::json_fields(state, (folder / "trainer_state.json").string()).required<index>("step");
+        const io::json_fields fields(state, (folder / "trainer_state.json").string());
+        const index step = fields.required<index>("step");
+        const index skipped = fields.optional<index>("skipped_steps", 0);
         if (step < 0 || step > total_steps())
             fail<format_error>("{}: step {} is out of range", folder.string(), step);
+        if (skipped < 0 || skipped > step)
+            fail<format_error>("{}: skipped_steps {} is outside [0, step {}]", folder.string(), skipped,
+                               step);
         const io::safetensors_reader reader(folder / "optimizer.safetensors");
         for (std::size_t i = 0; i < optimizers_.size(); ++i) {
             for (auto [name, moment] : {std::pair{"exp_avg", &optimizers_[i].first_moment()},
@@ -242,9 +297,10 @@ public:
                 const auto host = reader.template read<T>(fmt::format("{}.{}", i, name), moment->shape());
                 copy_from_host(Backend{}, host.data(), moment->data(), host.size());
             }
-            optimizers_[i].set_steps(step);
+            optimizers_[i].set_steps(step - skipped);  // the updates made
         }
         step_ = step;
+        skipped_ = skipped;
     }
 
 private:
@@ -317,6 +373,7 @@ private:
     index batches_per_epoch_ = 0;
     index steps_per_epoch_ = 0;
     index step_ = 0;
+    index skipped_ = 0;  // steps skipped as not finite
     index order_epoch_ = -1;
     std::vector<std::size_t> order_;
     typename model_type::saved saved_;
