@@ -161,9 +161,8 @@ public:
                                                                   : nonfinite_gradients();
             if (!options_.skip_nonfinite)
                 fail<value_error>(
-                    "train: at step {}/{} {} is not finite; the weights are still those after step {} (skip "
-                    "such "
-                    "steps with skip_nonfinite, --skip-nonfinite)",
+                    "train: at step {}/{} {} is not finite; the weights are still those after "
+                    "step {} (skip such steps with skip_nonfinite, --skip-nonfinite)",
                     step_ + 1, total_steps(), where, step_);
             report.skipped = true;
             report.skipped_steps = ++skipped_;
