@@ -4,14 +4,41 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <new>
+#include <string>
 #include <utility>
+
+#include <unistd.h>
 
 #include <loramoe/core/memory.hpp>
 #include <loramoe/core/view.hpp>
 
 namespace loramoe {
+
+// The bytes this process may hold: the machine's physical memory, or its memory cgroup's limit when
+// lower (cgroup v2 memory.max or v1 memory.limit_in_bytes of the cgroup in /proc/self/cgroup).
+inline long double host_memory_limit() {
+    long double limit = static_cast<long double>(::sysconf(_SC_PHYS_PAGES)) *
+                        static_cast<long double>(::sysconf(_SC_PAGE_SIZE));
+    std::ifstream groups("/proc/self/cgroup");
+    for (std::string line; std::getline(groups, line);) {
+        const auto first = line.find(':'), second = line.find(':', first + 1);
+        if (first == std::string::npos || second == std::string::npos) continue;
+        const std::string controllers = line.substr(first + 1, second - first - 1),
+                          path = line.substr(second + 1);
+        const std::string file = controllers.empty() ? "/sys/fs/cgroup" + path + "/memory.max"
+                                 : controllers.find("memory") != std::string::npos
+                                     ? "/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes"
+                                     : "";
+        if (file.empty()) continue;
+        std::ifstream value(file);
+        long double bytes = 0;
+        if (value >> bytes && bytes > 0) limit = std::min(limit, bytes);  // "max" reads as nothing
+    }
+    return limit;
+}
 
 namespace detail {
 

@@ -67,6 +67,38 @@ inline bool has_bias(const llama_config& c, block_linear linear) {
     return qkv || linear == block_linear::o ? c.attention_bias : c.mlp_bias;
 }
 
+// How many base weights a config's model has, matrices and vectors apart, counted in long double so
+// that an absurd config (a vocabulary of 1e12, 1e6 layers, sizes whose products overflow) gives a
+// number to refuse rather than an overflow; nothing is built. The same tensors as llama_weight_layout.
+struct weight_count {
+    long double matrices = 0, vectors = 0;
+};
+
+inline weight_count count_weights(const llama_config& c) {
+    const long double d = static_cast<long double>(c.hidden_size),
+                      f = static_cast<long double>(c.intermediate_size),
+                      v = static_cast<long double>(c.vocab_size),
+                      layers = static_cast<long double>(c.num_hidden_layers),
+                      q = static_cast<long double>(c.num_attention_heads) *
+                          static_cast<long double>(c.head_dim),
+                      kv = static_cast<long double>(c.num_key_value_heads) *
+                           static_cast<long double>(c.head_dim);
+    weight_count n;
+    n.matrices = v * d * (c.tie_word_embeddings ? 1 : 2) + layers * (2 * q * d + 2 * kv * d + 3 * f * d);
+    long double biases = 0;
+    for (block_linear linear : block_linears)
+        if (has_bias(c, linear)) {
+            const bool qkv =
+                linear == block_linear::q || linear == block_linear::k || linear == block_linear::v;
+            biases += linear == block_linear::q                                   ? q
+                      : qkv                                                       ? kv
+                      : linear == block_linear::o || linear == block_linear::down ? d
+                                                                                  : f;
+        }
+    n.vectors = layers * (2 * d + biases) + d;
+    return n;
+}
+
 // Which weights a layout lists: all, or the matrices (rank 2) or the vectors (rank 1) alone.
 enum class weight_kind { all, matrices, vectors };
 
