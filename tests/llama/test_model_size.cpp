@@ -1,6 +1,7 @@
 // A config whose model cannot fit is refused before anything is allocated, with the bytes it needs:
 // a vocabulary of 1e12, a million layers, sizes whose products overflow 64 bits; count_weights counts
-// exactly the weights of llama_weight_layout.
+// exactly the weights of llama_weight_layout; an adapter whose r or lora_nums cannot fit is refused too,
+// and count_adapter_parameters counts exactly the adapters a model builds.
 
 #include "test_support.hpp"
 
@@ -47,7 +48,7 @@ TEST_SUITE("llama") {
         auto vocabulary = small();
         vocabulary.vocab_size = 1'000'000'000'000;
         CHECK_THROWS_WITH_AS(llama::llama_model<float>{vocabulary},
-                             doctest::Contains("config: the model's base weights need 1.28e+14 bytes"),
+                             doctest::Contains("config.json: the model's base weights need 1.28e+14 bytes"),
                              loramoe::value_error);
         auto layers = small();
         layers.num_hidden_layers = 1'000'000'000;
@@ -63,5 +64,34 @@ TEST_SUITE("llama") {
                              doctest::Contains("base weights and their gradients need 2.56e+14 bytes"),
                              loramoe::value_error);
         CHECK_NOTHROW(llama::llama_model<float>{small()});
+    }
+
+    TEST_CASE(
+        "count_adapter_parameters counts the adapters a model builds; a huge r or lora_nums is refused "
+        "first") {
+        using namespace model_size_test;
+        namespace llama = loramoe::llama;
+        for (int variant = 0; variant < 4; ++variant) {
+            CAPTURE(variant);
+            loramoe::moe::adapter_config a;
+            a.experts = 3;
+            a.rank = 2;
+            if (variant == 1) a.target_modules = {"q_proj", "o_proj", "down_proj"};
+            if (variant == 2) a.target_regex = R"(model\.layers\.[02]\.(self_attn\.v|mlp\.up)_proj)";
+            if (variant == 3) a.placement = loramoe::moe::adapter_placement::ffn;
+            const llama::llama_model<float> model(small(), a);
+            CHECK(static_cast<loramoe::index>(llama::count_adapter_parameters(small(), a)) ==
+                  model.adapters().size());
+        }
+        loramoe::moe::adapter_config experts;
+        experts.experts = 1'000'000'000;
+        CHECK_THROWS_WITH_AS((llama::llama_model<float>{small(), experts}),
+                             doctest::Contains("check r (4) and lora_nums (1000000000)"),
+                             loramoe::value_error);
+        loramoe::moe::adapter_config rank;
+        rank.rank = loramoe::index{1} << 60;
+        CHECK_THROWS_WITH_AS((llama::llama_model<double>{small(), rank}),
+                             doctest::Contains("adapter_config.json: the adapters and their gradients need"),
+                             loramoe::value_error);
     }
 }

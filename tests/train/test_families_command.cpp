@@ -86,8 +86,11 @@ TEST_SUITE("cli") {
             // tokenizer has none.
             const auto chat = run_cli("train --model " + quote(model) + " --data " + quote(data) + " --out " +
                                       quote(dir / (type + "-chat")) + " --epochs 1 --template chat");
-            const auto chat_generated = run_cli("generate --model " + quote(model) +
-                                                " --prompt hello --max-new-tokens 3 --template chat");
+            // Qwen2's ChatML prompt (its default system message) is longer than the tiny model's 64
+            // positions: generate keeps its start only when asked.
+            const auto chat_generated =
+                run_cli("generate --model " + quote(model) +
+                        " --prompt hello --max-new-tokens 3 --template chat --truncate-prompt");
             if (family == model_family::mistral) {
                 CHECK(chat.status == 1);
                 CHECK(chat.err.find("chat_template") != std::string::npos);

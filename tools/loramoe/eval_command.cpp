@@ -8,6 +8,9 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <loramoe/io/atomic_file.hpp>
 #include <loramoe/io/generation_config.hpp>
@@ -19,6 +22,7 @@
 #include "base_dtype.hpp"
 #include "commands.hpp"
 #include "device.hpp"
+#include "output_paths.hpp"
 #include "ranks.hpp"
 #include "recompute_option.hpp"
 #include "template_option.hpp"
@@ -42,34 +46,32 @@ struct eval_options {
 
 template <class T, class Backend>
 void run(eval_options& o) {
+    refuse_outputs_over_inputs(
+        {{"--out", o.out}, {"--router-stats", o.router_stats}, {"--predictions", o.predictions}},
+        {{"--model", o.model}, {"--adapter", o.adapter.value_or("")}, {"--data", o.data}});
     const communicator_ref ranks = launched_ranks();
     const auto config = io::read_llama_config(o.model);
     const auto tokenizer = io::load_tokenizer(o.model, config);
     const auto data = io::read_instruction_jsonl(o.data);
+    if (data.empty()) fail<value_error>("{}: no examples to evaluate", o.data.string());
     std::vector<io::tokenized_example> examples;
     o.prompt_format.prepare(o.model);
     for (const auto& e : data) examples.push_back(o.prompt_format.tokenize(e, *tokenizer, o.max_length));
     llama::model_options options{.base_in_bf16 = base_in_bf16<T, Backend>(o.base, o.model, true)};
     o.recompute.apply(options);
     const auto model = io::load_pretrained<T, Backend>(o.model, o.adapter, options);
+    if (!o.router_stats.empty() && !(model->adapter_config() && model->adapter_config()->router))
+        fail<value_error>("--router-stats: the model has no routed adapter");
     o.evaluation.exact_match = !o.no_generate;
     const auto stop = io::generation_stop_ids(o.model, config, *tokenizer);
     const auto result = train::evaluate(*model, std::span<const io::tokenized_example>(examples),
                                         tokenizer->pad_id(), stop, o.evaluation, ranks);
     if (ranks.rank() != 0) return;
 
-    fmt::print("loss {:.4f} over {} target tokens\n", result.loss, result.counted_tokens);
-    if (!o.no_generate) {
-        fmt::print("exact match {:.4f} ({}/{})\n", result.exact_match.accuracy(), result.exact_match.correct,
-                   result.exact_match.total);
-        for (const auto& [task, a] : result.exact_match_by_task)
-            fmt::print("  task_type {}: {:.4f} ({}/{})\n", task, a.accuracy(), a.correct, a.total);
-    }
-    if (!o.out.empty()) io::write_text_atomically(o.out, result.to_json().dump(2) + "\n");
-    if (!o.router_stats.empty()) {
-        if (result.routers.empty()) fail<value_error>("--router-stats: the model has no routed adapter");
-        io::write_text_atomically(o.router_stats, result.router_json().dump(2) + "\n");
-    }
+    // Every output made before any is written: a failure leaves the previous ones as they were.
+    std::vector<std::pair<std::filesystem::path, std::string>> outputs;
+    if (!o.out.empty()) outputs.emplace_back(o.out, result.to_json().dump(2) + "\n");
+    if (!o.router_stats.empty()) outputs.emplace_back(o.router_stats, result.router_json().dump(2) + "\n");
     if (!o.predictions.empty()) {
         std::string lines;
         for (std::size_t i = 0; i < data.size(); ++i)
@@ -79,8 +81,17 @@ void run(eval_options& o) {
                                      {"prediction", tokenizer->decode(result.predictions[i])}})
                          .dump() +
                      "\n";
-        io::write_text_atomically(o.predictions, lines);
+        outputs.emplace_back(o.predictions, std::move(lines));
     }
+
+    fmt::print("loss {:.4f} over {} target tokens\n", result.loss, result.counted_tokens);
+    if (!o.no_generate) {
+        fmt::print("exact match {:.4f} ({}/{})\n", result.exact_match.accuracy(), result.exact_match.correct,
+                   result.exact_match.total);
+        for (const auto& [task, a] : result.exact_match_by_task)
+            fmt::print("  task_type {}: {:.4f} ({}/{})\n", task, a.accuracy(), a.correct, a.total);
+    }
+    for (const auto& [path, text] : outputs) io::write_text_atomically(path, text);
 }
 
 }  // namespace

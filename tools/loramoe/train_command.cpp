@@ -13,10 +13,12 @@
 // alone shows the progress and writes checkpoints and the result. OUT must be a folder every rank sees
 // for --resume, which works under any K.
 
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include <loramoe/io/instruction_data.hpp>
 #include <loramoe/io/tokenizer.hpp>
@@ -27,6 +29,7 @@
 #include "base_dtype.hpp"
 #include "commands.hpp"
 #include "device.hpp"
+#include "output_paths.hpp"
 #include "ranks.hpp"
 #include "recompute_option.hpp"
 #include "template_option.hpp"
@@ -57,10 +60,13 @@ struct train_options {
 };
 
 // The files besides the weights that make a HF folder usable: the tokenizer's.
+constexpr std::array<const char*, 5> tokenizer_files = {"tokenizer.model", "tokenizer_config.json",
+                                                        "special_tokens_map.json", "tokenizer.json",
+                                                        "generation_config.json"};
+
 void copy_tokenizer_files(const std::filesystem::path& from, const std::filesystem::path& to) {
-    for (const char* name : {"tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                             "tokenizer.json", "generation_config.json"})
-        if (std::filesystem::exists(from / name))
+    for (const char* name : tokenizer_files)
+        if (std::filesystem::is_regular_file(from / name))
             std::filesystem::copy_file(from / name, to / name,
                                        std::filesystem::copy_options::overwrite_existing);
 }
@@ -72,8 +78,22 @@ bool on_any_rank(const communicator_ref& ranks, bool flag) {
     return count > 0;
 }
 
+// The files and folders a run writes into OUT, which must not be ones it reads.
+void refuse_overwriting_inputs(const train_options& o) {
+    std::vector<named_path> outputs = {{"--out", o.out / "checkpoint"}};
+    const bool full = o.mode == training_mode::full;
+    for (const char* name : {"adapter_config.json", "adapter_model.safetensors"})
+        if (!full) outputs.push_back({"--out", o.out / name});
+    for (const char* name : {"config.json", "model.safetensors"})
+        if (full) outputs.push_back({"--out", o.out / name});
+    for (const char* name : tokenizer_files)
+        if (full) outputs.push_back({"--out", o.out / name});
+    refuse_outputs_over_inputs(outputs, {{"--model", o.model}, {"--data", o.data}});
+}
+
 template <class T, class Backend>
 void run(train_options& o) {
+    refuse_overwriting_inputs(o);
     const communicator_ref ranks = launched_ranks();
     const bool lead = ranks.rank() == 0;  // the rank that reports and writes
     const auto config = io::read_llama_config(o.model);

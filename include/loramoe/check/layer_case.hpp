@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <string>
 
+#include <loramoe/core/host_memory.hpp>
 #include <loramoe/core/parameters.hpp>
 #include <loramoe/io/metadata.hpp>
 #include <loramoe/io/safetensors.hpp>
@@ -95,6 +96,15 @@ layer_case_tensors<T> read_layer_case_tensors(const io::safetensors_reader& in,
         fail<shape_error>("{}: x has shape {}: no tokens", file, in.entry("x").shape);
     if (c.rank != settings.rank)
         fail<shape_error>("{}: metadata r = {} but lora_A has rank {}", file, settings.rank, c.rank);
+    // Each tensor is as large as the file, but the layer's outputs and saved state multiply sizes of
+    // several: B * S rows of N * r expert activations, of d_out outputs, of d_in input gradients.
+    auto n = [](index v) { return static_cast<long double>(v); };
+    require_host_memory(
+        n(c.samples) * n(c.tokens) *
+            (3 * n(c.d_in) + 3 * n(c.d_out) + 4 * n(c.experts) * n(c.rank) + 4 * n(c.experts)) * sizeof(T),
+        file + ": the layer's activations need",
+        fmt::format("check the shapes of x [{}, {}, {}], w0 (d_out {}) and lora_A (N {}, r {})", c.samples,
+                    c.tokens, c.d_in, c.d_out, c.experts, c.rank));
 
     c.x = in.read<T>("x", {c.samples, c.tokens, c.d_in});
     c.w0 = in.read<T>("w0", {c.d_out, c.d_in});

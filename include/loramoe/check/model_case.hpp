@@ -11,6 +11,7 @@
 
 #include <filesystem>
 
+#include <loramoe/core/host_memory.hpp>
 #include <loramoe/io/adapter.hpp>
 #include <loramoe/io/hf_checkpoint.hpp>
 #include <loramoe/io/pretrained.hpp>
@@ -47,6 +48,19 @@ template <class T, class Backend>
 void run_model_case_as(const std::filesystem::path& model_dir, const std::filesystem::path& adapter_dir,
                        const llama::token_batch& batch, const std::filesystem::path& out_path) {
     using model_type = llama::llama_model<T, Backend>;
+    // The batch file is small, but the logits and the saved activations multiply its B * S by the
+    // model's sizes (and the attention probabilities by S again).
+    const auto config = io::read_llama_config(model_dir);
+    auto n = [](index v) { return static_cast<long double>(v); };
+    const long double rows = n(batch.samples) * n(batch.tokens);
+    require_host_memory((rows * 2 * n(config.vocab_size) +
+                         n(config.num_hidden_layers) *
+                             (rows * (16 * n(config.hidden_size) + 4 * n(config.intermediate_size)) +
+                              rows * n(batch.tokens) * n(config.num_attention_heads))) *
+                            sizeof(T),
+                        "the batch's activations need",
+                        fmt::format("check input_ids [{}, {}] against the model's vocab_size {}",
+                                    batch.samples, batch.tokens, config.vocab_size));
     const auto loaded = io::load_pretrained<T, Backend>(model_dir, adapter_dir);
     model_type& model = *loaded;
     typename model_type::saved saved;

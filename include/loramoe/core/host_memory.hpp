@@ -8,10 +8,12 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include <unistd.h>
 
+#include <loramoe/core/error.hpp>
 #include <loramoe/core/memory.hpp>
 #include <loramoe/core/view.hpp>
 
@@ -38,6 +40,16 @@ inline long double host_memory_limit() {
         if (value >> bytes && bytes > 0) limit = std::min(limit, bytes);  // "max" reads as nothing
     }
     return limit;
+}
+
+// Refuses work whose memory cannot exist: value_error "WHAT need(s) B bytes (G GiB), more than the L GiB
+// of memory here; CHECK" when `bytes` (counted in long double: absurd sizes do not overflow) exceed
+// host_memory_limit().
+inline void require_host_memory(long double bytes, std::string_view what, std::string_view check) {
+    const long double limit = host_memory_limit();
+    if (bytes > limit)
+        fail<value_error>("{} {:.3g} bytes ({:.1f} GiB), more than the {:.1f} GiB of memory here; {}", what,
+                          bytes, bytes / 0x1p30L, limit / 0x1p30L, check);
 }
 
 namespace detail {

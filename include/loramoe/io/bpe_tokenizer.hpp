@@ -34,10 +34,10 @@
 #include <nlohmann/json.hpp>
 
 #include <loramoe/core/error.hpp>
+#include <loramoe/core/unicode_regex.hpp>
 #include <loramoe/io/json_fields.hpp>
 #include <loramoe/io/json_file.hpp>
 #include <loramoe/io/unicode_normalization.hpp>
-#include <loramoe/io/unicode_regex.hpp>
 
 namespace loramoe::io {
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -24,11 +25,6 @@
 
 namespace loramoe::io {
 
-inline llama::llama_config read_llama_config(const std::filesystem::path& folder) {
-    const auto path = folder / "config.json";
-    return parse_llama_config(read_json_file(path), path.string());
-}
-
 // The safetensors files of a checkpoint folder, and which one holds each tensor.
 class checkpoint_files {
 public:
@@ -40,7 +36,8 @@ public:
             for (const auto& entry : map.json().items()) {
                 const std::string& tensor = entry.key();
                 const std::string name = map.required<std::string>(tensor);
-                if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+                if (name.empty() || name.find_first_of(std::string_view("/\0", 2)) != std::string::npos ||
+                    name == "." || name == "..")
                     map.fail_field(tensor, "a file name in the folder");
                 shard_of_[tensor] = name;
                 if (!readers_.contains(name))
@@ -78,6 +75,39 @@ private:
     std::map<std::string, std::string> shard_of_;
     std::map<std::string, std::unique_ptr<safetensors_reader>> readers_;
 };
+
+// config.json of a checkpoint folder, validated, and where the folder holds the weights, checked
+// against them before anything is built from it: the embedding's shape (vocab_size, hidden_size), the
+// first MLP's (intermediate_size) and the number of layers. A config that says a million layers is
+// refused here, not after a million layers' layout has been built.
+inline llama::llama_config read_llama_config(const std::filesystem::path& folder) {
+    const auto path = folder / "config.json";
+    llama::llama_config config = parse_llama_config(read_json_file(path), path.string());
+    if (!std::filesystem::exists(folder / "model.safetensors") &&
+        !std::filesystem::exists(folder / "model.safetensors.index.json"))
+        return config;
+    const checkpoint_files files(folder);
+    auto check_shape = [&](const std::string& tensor, const shape_type& expected, std::string_view keys) {
+        if (!files.contains(tensor)) return;  // reported, with every other missing tensor, when loading
+        if (const auto& e = files.entry(tensor); e.shape != expected)
+            fail<shape_error>("{}: {} say {}, but the checkpoint's {} has shape {}", path.string(), keys,
+                              expected, tensor, e.shape);
+    };
+    check_shape("model.embed_tokens.weight", {config.vocab_size, config.hidden_size},
+                "vocab_size and hidden_size");
+    check_shape(llama::layer_prefix(0) + "mlp.gate_proj.weight",
+                {config.intermediate_size, config.hidden_size}, "intermediate_size and hidden_size");
+    const auto layer_norm = [](index l) { return llama::layer_prefix(l) + "input_layernorm.weight"; };
+    const index layers = config.num_hidden_layers;
+    if (!files.contains(layer_norm(layers - 1)) || files.contains(layer_norm(layers))) {
+        index held = 0;
+        for (const auto& [tensor, shard] : files.tensors())
+            if (tensor.starts_with("model.layers.") && tensor.ends_with(".input_layernorm.weight")) ++held;
+        fail<shape_error>("{}: num_hidden_layers is {}, but the checkpoint holds the weights of {} layers",
+                          path.string(), layers, held);
+    }
+    return config;
+}
 
 // The dtype the checkpoint stores its embedding in: F64 checkpoints compute in double, others in float.
 inline dtype checkpoint_dtype(const std::filesystem::path& folder) {

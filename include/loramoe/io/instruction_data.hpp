@@ -23,9 +23,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -34,6 +34,8 @@
 #include <loramoe/cpu/cross_entropy.hpp>
 #include <loramoe/io/chat_template.hpp>
 #include <loramoe/io/json_fields.hpp>
+#include <loramoe/io/json_file.hpp>
+#include <loramoe/io/mapped_file.hpp>
 #include <loramoe/io/tokenizer.hpp>
 
 namespace loramoe::io {
@@ -76,27 +78,19 @@ inline instruction_example instruction_from_json(const nlohmann::json& j, const 
 
 // The examples of a JSONL file, in file order.
 inline std::vector<instruction_example> read_instruction_jsonl(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail<io_error>("cannot open {}", path.string());
-    const std::string file = path.string();
+    const mapped_file file(path);
+    const std::string name = path.string();
     std::vector<instruction_example> examples;
-    std::string text;
-    for (std::size_t line = 1; std::getline(in, text); ++line) {
-        if (!text.empty() && text.back() == '\r') text.pop_back();  // CRLF files
-        if (text.find_first_not_of(" \t") == std::string::npos) continue;
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(text);
-        } catch (const nlohmann::json::parse_error& e) {
-            // nlohmann says "... at line 1, column C: reason"; the line is ours, the reason is its.
-            const std::string what = e.what(), marker = fmt::format("column {}: ", e.byte);
-            const auto at = what.find(marker);
-            fail<format_error>("{}:{}: not valid JSON at column {}: {}", file, line, e.byte,
-                               at == std::string::npos ? what : what.substr(at + marker.size()));
-        }
-        examples.push_back(detail::instruction_from_json(j, file, line));
+    std::string_view rest = file.text();
+    for (std::size_t line = 1; !rest.empty(); ++line) {
+        const std::size_t end = std::min(rest.find('\n'), rest.size());
+        std::string_view text = rest.substr(0, end);
+        rest.remove_prefix(std::min(end + 1, rest.size()));
+        if (text.ends_with('\r')) text.remove_suffix(1);  // CRLF files
+        if (text.find_first_not_of(" \t") == std::string_view::npos) continue;
+        const nlohmann::json j = parse_json(text, fmt::format("{}:{}", name, line), "column");
+        examples.push_back(detail::instruction_from_json(j, name, line));
     }
-    if (in.bad()) fail<io_error>("{}: read error", file);
     return examples;
 }
 

@@ -2,12 +2,15 @@
 // A read-only memory map of a whole file (POSIX): checkpoints of many GiB are read in place, only the
 // pages a tensor touches are loaded, and release() gives back those of a part read once (a tensor
 // copied into the model), mapped pages and page cache both, so that loading holds the model once.
+// Every file loramoe reads goes through here: only a regular file is read (a FIFO, a device or a
+// folder named like a checkpoint file is refused, never waited on).
 
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <span>
+#include <string_view>
 #include <utility>
 
 #include <fcntl.h>
@@ -22,7 +25,8 @@ namespace loramoe::io {
 class mapped_file {
 public:
     explicit mapped_file(const std::filesystem::path& path) : path_(path) {
-        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        // O_NONBLOCK: opening a FIFO for reading would wait for a writer forever.
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0) fail<io_error>("cannot open {}: {}", path.string(), std::strerror(errno));
         struct stat status {};
         if (::fstat(fd, &status) != 0) {
@@ -66,6 +70,7 @@ public:
     }
 
     std::span<const std::byte> bytes() const { return {data_, size_}; }
+    std::string_view text() const { return {reinterpret_cast<const char*>(data_), size_}; }
     std::size_t size() const { return size_; }
     const std::filesystem::path& path() const { return path_; }
 

@@ -5,12 +5,14 @@
 //
 // The reader is strict: the header length, every offset, dtype and shape are checked against the
 // file with overflow-safe arithmetic; the tensors must tile the data section exactly (no gap, no
-// overlap, nothing after). Every violation is a format_error naming the file and the tensor.
+// overlap, nothing after), and a name may appear once. Every violation is a format_error naming the file and
+// the tensor. Floating-point tensors must be finite: a NaN or an infinity is a value_error naming the tensor.
 // The writer writes atomically (io/atomic_file.hpp).
 
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -19,6 +21,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <Eigen/Core>
@@ -28,6 +31,7 @@
 #include <loramoe/cpu/bfloat16.hpp>
 #include <loramoe/io/atomic_file.hpp>
 #include <loramoe/io/json_fields.hpp>
+#include <loramoe/io/json_file.hpp>
 #include <loramoe/io/mapped_file.hpp>
 
 namespace loramoe::io {
@@ -134,6 +138,19 @@ T load_element(dtype type, const std::byte* source) {
     return T{};
 }
 
+// The index of the first NaN or infinity among `count` values, or -1 (integers: always -1).
+template <class T>
+index first_non_finite(const T* values, index count) {
+    for (index i = 0; i < count; ++i) {
+        if constexpr (std::is_floating_point_v<T>) {
+            if (!std::isfinite(values[i])) return i;
+        } else if constexpr (std::is_same_v<T, Eigen::bfloat16>) {
+            if ((std::bit_cast<std::uint16_t>(values[i]) & 0x7F80u) == 0x7F80u) return i;
+        }
+    }
+    return -1;
+}
+
 }  // namespace detail
 
 class safetensors_reader {
@@ -203,6 +220,7 @@ public:
                 values[i] = detail::load_element<float>(e.type, source + (first + i) * step);
             round_to_bfloat16(cpu{}, values.data(), destination + first, count);
         }
+        check_finite(e, destination);
     }
 
     // Tensor e's bytes will not be read again: the memory they hold is given back (io/mapped_file.hpp).
@@ -221,13 +239,24 @@ public:
         const std::size_t step = info(e.type).bytes;
         if (dtype_of<T>() == e.type) {
             if (e.end > e.begin) std::memcpy(destination, source, e.end - e.begin);
-            return;
+        } else {
+            for (index i = 0; i < e.elements(); ++i)
+                destination[i] = detail::load_element<T>(e.type, source + i * step);
         }
-        for (index i = 0; i < e.elements(); ++i)
-            destination[i] = detail::load_element<T>(e.type, source + i * step);
+        check_finite(e, destination);
     }
 
 private:
+    // Weights, adapters, optimizer moments and case tensors are finite: a NaN read is refused here,
+    // naming the tensor, rather than trained on.
+    template <class T>
+    void check_finite(const tensor_entry& e, const T* values) const {
+        if (const index at = detail::first_non_finite(values, e.elements()); at >= 0)
+            fail<value_error>(
+                "{}: tensor '{}' holds {} at element {} (of {}); loramoe reads finite values only",
+                path().string(), e.name, static_cast<double>(values[at]), at, e.shape);
+    }
+
     const tensor_entry& entry(std::string_view name, const shape_type& expected) const {
         const tensor_entry& e = entry(name);
         if (e.shape != expected)
@@ -237,9 +266,8 @@ private:
     }
 
     const tensor_entry* find(std::string_view name) const {
-        for (const auto& e : entries_)
-            if (e.name == name) return &e;
-        return nullptr;
+        const auto it = by_name_.find(name);
+        return it == by_name_.end() ? nullptr : &entries_[it->second];
     }
 
     template <class... Args>
@@ -260,13 +288,8 @@ private:
             corrupt("header length {} exceeds the 100 MiB limit", header_length);
         data_ = all.subspan(8 + header_length);
 
-        nlohmann::json header;
-        try {
-            const auto* text = reinterpret_cast<const char*>(all.data() + 8);
-            header = nlohmann::json::parse(text, text + header_length);
-        } catch (const nlohmann::json::exception& e) {
-            corrupt("header is not valid JSON ({})", e.what());
-        }
+        const auto* text = reinterpret_cast<const char*>(all.data() + 8);
+        const nlohmann::json header = parse_json({text, header_length}, path().string() + ": header");
         const json_fields fields(header, path().string());
         for (const auto& [key, value] : header.items()) {
             const json_fields entry = fields.object(key);
@@ -275,6 +298,7 @@ private:
                     metadata_[mkey] = entry.required<std::string>(mkey);
                 continue;
             }
+            by_name_.emplace(key, entries_.size());
             entries_.push_back(
                 parse_entry(key, json_fields(value, fmt::format("{}: tensor '{}'", path().string(), key))));
         }
@@ -343,6 +367,7 @@ private:
     std::span<const std::byte> data_;
     std::map<std::string, std::string> metadata_;
     std::vector<tensor_entry> entries_;
+    std::map<std::string, std::size_t, std::less<>> by_name_;  // the index of each name in entries_
 };
 
 class safetensors_writer {

@@ -26,19 +26,21 @@
 
 #include <loramoe/core/error.hpp>
 #include <loramoe/io/atomic_file.hpp>
+#include <loramoe/io/mapped_file.hpp>
+#include <loramoe/io/sentencepiece_model_check.hpp>
 
 namespace loramoe::io {
 
 class sentencepiece_tokenizer {
 public:
-    // Throws io_error when the file cannot be opened, format_error when it is not a SentencePiece model.
+    // Throws io_error when the file cannot be opened (or is not a regular file), format_error when it
+    // is not a SentencePiece model or one whose tables would make SentencePiece read out of bounds
+    // (io/sentencepiece_model_check.hpp).
     explicit sentencepiece_tokenizer(const std::filesystem::path& model_file)
         : path_(model_file), processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
-        using sentencepiece::util::StatusCode;
-        const auto status = processor_->Load(model_file.string());
-        if (status.code() == StatusCode::kNotFound || status.code() == StatusCode::kPermissionDenied)
-            fail<io_error>("cannot open {} ({})", path_.string(), status.message());
-        if (!status.ok())
+        const mapped_file file(model_file);
+        check_sentencepiece_model(file.text(), path_.string());
+        if (const auto status = processor_->LoadFromSerializedProto(file.text()); !status.ok())
             fail<format_error>("{}: not a SentencePiece model ({})", path_.string(), status.message());
     }
 
@@ -122,16 +124,19 @@ struct sentencepiece_training {
     sentencepiece_model_type type = sentencepiece_model_type::bpe;
     bool byte_fallback = true;
     bool split_digits = true;
+    std::string normalization = "identity";  // SentencePiece's normalization_rule_name ("nmt_nfkc", ...)
+    // A TSV of code-point rules (SentencePiece's normalization_rule_tsv) in place of the named rule.
+    std::filesystem::path normalization_rules;
 };
 
 // Trains a SentencePiece model on `sentences` and writes it to `model_file` (atomically), with unk 0,
-// bos 1, eos 2, no pad, identity normalisation with whitespace kept. Training sets SentencePiece's
-// process-wide log level to errors only.
+// bos 1, eos 2, no pad, whitespace kept, the settings' normalisation (LLaMA's: identity). Training sets
+// SentencePiece's process-wide log level to errors only.
 inline void train_sentencepiece(const std::vector<std::string>& sentences,
                                 const std::filesystem::path& model_file,
                                 const sentencepiece_training& settings) {
     if (sentences.empty()) fail<value_error>("train_sentencepiece for {}: no sentences", model_file.string());
-    const std::unordered_map<std::string, std::string> options = {
+    std::unordered_map<std::string, std::string> options = {
         {"model_type", detail::model_type_name(settings.type)},
         {"vocab_size", std::to_string(settings.vocab_size)},
         {"hard_vocab_limit", "false"},
@@ -142,11 +147,13 @@ inline void train_sentencepiece(const std::vector<std::string>& sentences,
         {"byte_fallback", settings.byte_fallback ? "true" : "false"},
         {"split_digits", settings.split_digits ? "true" : "false"},
         {"allow_whitespace_only_pieces", "true"},
-        {"normalization_rule_name", "identity"},
+        {"normalization_rule_name", settings.normalization},
         {"remove_extra_whitespaces", "false"},
         {"character_coverage", "1.0"},
         {"minloglevel", "2"},
     };
+    if (!settings.normalization_rules.empty())
+        options["normalization_rule_tsv"] = settings.normalization_rules.string();
     detail::sentence_list list(sentences);
     std::string model;
     if (const auto status = sentencepiece::SentencePieceTrainer::Train(options, &list, &model); !status.ok())

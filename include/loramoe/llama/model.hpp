@@ -111,7 +111,7 @@ public:
 
     llama_model(const llama_config& config, std::optional<moe::adapter_config> adapters = std::nullopt,
                 model_options options = {})
-        : config_(fitting_config(config, options)),
+        : config_(fitting_config(config, adapters, options)),
           adapter_config_(std::move(adapters)),
           options_(options),
           layout_(
@@ -120,7 +120,6 @@ public:
                                             : tensor_layout{}),
           base_(layout_.total(), options.train_base),
           rotary_(config.head_dim, config.rope_theta, config.rope_scaling) {
-        if (adapter_config_) adapter_config_->validate();
         if (options_.recompute_segment < 1 || (options_.recompute_segment > 1 && !options_.recompute))
             fail<value_error>("recompute_segment is {}: it is 1, or more with recompute",
                               options_.recompute_segment);
@@ -383,25 +382,41 @@ private:
         return calls;
     }
 
-    // `config`, validated, and refused before anything is allocated when its base weights (their
-    // gradients too, with train_base) would not fit in this machine's memory (on the CPU), or in any
-    // (sizes past 2^62 bytes).
-    static const llama_config& fitting_config(const llama_config& config, const model_options& options) {
+    // `config` (and the adapter's), validated, and refused before anything is allocated when the base
+    // weights and the adapters, with their gradients where they train, would not fit in this machine's
+    // memory (on the CPU), or in any (sizes past 2^62 bytes).
+    static const llama_config& fitting_config(const llama_config& config,
+                                              const std::optional<moe::adapter_config>& adapters,
+                                              const model_options& options) {
         config.validate();
+        if (adapters) adapters->validate();
         const weight_count n = count_weights(config);
         const long double element = sizeof(T), matrix_element = options.base_in_bf16 ? 2 : element;
-        const long double bytes =
+        const long double base =
             (n.matrices * matrix_element + n.vectors * element) * (options.train_base ? 2 : 1);
+        const long double adapter =
+            adapters ? count_adapter_parameters(config, *adapters) * element * 2 : 0.0L;  // and gradients
         const long double limit =
             std::is_same_v<Backend, cpu> ? std::min(host_memory_limit(), 0x1p62L) : 0x1p62L;
-        if (bytes > limit)
+        const std::string_view where =
+            std::is_same_v<Backend, cpu> ? "of memory here" : "that sizes may reach";
+        if (base > limit)
             fail<value_error>(
-                "config: the model's base weights{} need {:.3g} bytes ({:.1f} GiB), more than the {:.1f} GiB "
-                "{}; "
-                "check vocab_size ({}), hidden_size ({}), intermediate_size ({}) and num_hidden_layers ({})",
-                options.train_base ? " and their gradients" : "", bytes, bytes / 0x1p30L, limit / 0x1p30L,
-                std::is_same_v<Backend, cpu> ? "of memory here" : "that sizes may reach", config.vocab_size,
-                config.hidden_size, config.intermediate_size, config.num_hidden_layers);
+                "config.json: the model's base weights{} need {:.3g} bytes ({:.1f} GiB), more than the "
+                "{:.1f} GiB "
+                "{}; check vocab_size ({}), hidden_size ({}), intermediate_size ({}) and num_hidden_layers "
+                "({})",
+                options.train_base ? " and their gradients" : "", base, base / 0x1p30L, limit / 0x1p30L,
+                where, config.vocab_size, config.hidden_size, config.intermediate_size,
+                config.num_hidden_layers);
+        if (base + adapter > limit)
+            fail<value_error>(
+                "adapter_config.json: the adapters and their gradients need {:.3g} bytes ({:.1f} GiB), more "
+                "than "
+                "the "
+                "{:.1f} GiB {} beside the base weights' {:.1f} GiB; check r ({}) and lora_nums ({})",
+                adapter, adapter / 0x1p30L, limit / 0x1p30L, where, base / 0x1p30L, adapters->rank,
+                adapters->experts);
         return config;
     }
 

@@ -19,6 +19,7 @@
 #include <loramoe/core/parameters.hpp>
 #include <loramoe/core/tensor_layout.hpp>
 #include <loramoe/llama/config.hpp>
+#include <loramoe/moe/adapter_config.hpp>
 #include <loramoe/nn/linear.hpp>
 
 namespace loramoe::llama {
@@ -96,6 +97,29 @@ inline weight_count count_weights(const llama_config& c) {
                                                                                   : f;
         }
     n.vectors = layers * (2 * d + biases) + d;
+    return n;
+}
+
+// How many adapter parameters `a` puts on a model of `config` (the experts' A and B, the routers), in
+// long double as count_weights, before any adapter is built: the layers' linears that it targets, or
+// one D -> D set per block with the ffn placement.
+inline long double count_adapter_parameters(const llama_config& c, const moe::adapter_config& a) {
+    const long double experts = static_cast<long double>(a.router ? a.experts : 1),
+                      rank = static_cast<long double>(a.rank);
+    auto one = [&](long double in, long double out) {
+        return experts * rank * (in + out) + (a.router ? experts * in : 0.0L);
+    };
+    const long double d = static_cast<long double>(c.hidden_size);
+    if (a.placement == moe::adapter_placement::ffn)
+        return static_cast<long double>(c.num_hidden_layers) * one(d, d);
+    const moe::module_targets targets(a);
+    long double n = 0;
+    for (index l = 0; l < c.num_hidden_layers; ++l)
+        for (block_linear linear : block_linears)
+            if (targets(layer_prefix(l) + module_name(linear))) {
+                const auto [out, in] = linear_shape(c, linear);
+                n += one(static_cast<long double>(in), static_cast<long double>(out));
+            }
     return n;
 }
 

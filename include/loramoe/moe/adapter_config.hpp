@@ -7,11 +7,13 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <regex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <loramoe/core/error.hpp>
+#include <loramoe/core/unicode_regex.hpp>
 #include <loramoe/moe/balance/balance.hpp>
 #include <loramoe/moe/loramoe_linear.hpp>
 
@@ -38,14 +40,8 @@ struct adapter_config {
     adapter_placement placement = adapter_placement::linears;
     bool lbc_counts_padding = false;  // true: the official code's unmasked sum
 
-    // The official rule: a list matches module names that end with one of its entries; a string is
-    // a regular expression that must match the whole name.
-    bool targets(const std::string& module) const {
-        if (!target_regex.empty()) return std::regex_match(module, std::regex(target_regex));
-        return std::any_of(target_modules.begin(), target_modules.end(), [&](const std::string& t) {
-            return module.size() >= t.size() && module.compare(module.size() - t.size(), t.size(), t) == 0;
-        });
-    }
+    // Whether the adapter adapts `module` (the rule of module_targets below).
+    bool targets(const std::string& module) const;
 
     loramoe_config layer_config(index in_features, index out_features, std::uint64_t seed) const {
         return {.in_features = in_features,
@@ -79,7 +75,42 @@ struct adapter_config {
             fail<value_error>("{}: target_modules is empty", source);
         if (placement == adapter_placement::ffn && !router)
             fail<value_error>("{}: the ffn placement needs lora_nums (a router)", source);
+        if (!target_regex.empty()) check_target_pattern(source);
     }
+
+private:
+    void check_target_pattern(const std::string& source) const;
 };
+
+// The official rule (PEFT's): a list matches module names that end with one of its entries; a string
+// is a regular expression in Python's syntax that must match the whole name (re.fullmatch), with
+// bounded work (core/unicode_regex.hpp). Compiled once, for many names.
+class module_targets {
+public:
+    explicit module_targets(const adapter_config& c, const std::string& source = "adapter_config.json")
+        : suffixes_(c.target_modules) {
+        if (!c.target_regex.empty())
+            pattern_.emplace(c.target_regex, source + ": target_modules", regex_syntax::python);
+    }
+
+    bool operator()(std::string_view module) const {
+        if (pattern_) return pattern_->full_match(module);
+        return std::any_of(suffixes_.begin(), suffixes_.end(),
+                           [&](const std::string& t) { return module.ends_with(t); });
+    }
+
+private:
+    std::vector<std::string> suffixes_;
+    std::optional<unicode_regex> pattern_;
+};
+
+inline bool adapter_config::targets(const std::string& module) const {
+    return module_targets(*this)(module);
+}
+
+// A pattern that does not compile is refused with the file's name, not when the model is built.
+inline void adapter_config::check_target_pattern(const std::string& source) const {
+    module_targets(*this, source);
+}
 
 }  // namespace loramoe::moe

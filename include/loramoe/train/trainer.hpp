@@ -293,7 +293,14 @@ public:
         for (std::size_t i = 0; i < optimizers_.size(); ++i) {
             for (auto [name, moment] : {std::pair{"exp_avg", &optimizers_[i].first_moment()},
                                         std::pair{"exp_avg_sq", &optimizers_[i].second_moment()}}) {
-                const auto host = reader.template read<T>(fmt::format("{}.{}", i, name), moment->shape());
+                const std::string tensor = fmt::format("{}.{}", i, name);
+                const auto host = reader.template read<T>(tensor, moment->shape());  // finite, or refused
+                const auto negative =
+                    std::find_if(host.span().begin(), host.span().end(), [](T v) { return v < 0; });
+                if (moment == &optimizers_[i].second_moment() && negative != host.span().end())
+                    fail<value_error>(
+                        "{}: tensor '{}' holds {} at element {}; a second moment is never negative",
+                        reader.path().string(), tensor, *negative, negative - host.span().begin());
                 copy_from_host(Backend{}, host.data(), moment->data(), host.size());
             }
             optimizers_[i].set_steps(step - skipped);  // the updates made
