@@ -90,7 +90,8 @@ train::evaluation_result evaluate(llama::llama_model<T>& model, const task_fixtu
 template <class T>
 bool same_bytes(const tensor<T, cpu>& a, const tensor<T, cpu>& b) {
     return a.size() == b.size() &&
-           std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(T)) == 0;
+           (a.size() == 0 ||
+            std::memcmp(a.data(), b.data(), static_cast<std::size_t>(a.size()) * sizeof(T)) == 0);
 }
 
 // The options of the learning runs: 20 epochs of 8 batches of 8 (160 updates), warm-up then cosine

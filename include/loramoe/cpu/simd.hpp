@@ -72,9 +72,14 @@ template <class T>
 T exp_shifted(const T* x, T shift, T* y, index n) {
     batch<T> acc(T(0));
     const batch<T> s(shift);
+    // xsimd's exp converts -inf (a masked score) to an integer on its way to 0, which C++ leaves
+    // undefined (UBSan reports it); any argument below -1000 gives 0 in float and double alike, so it
+    // is raised to -1000 first. A select, not a max: a NaN must stay a NaN.
+    const batch<T> floor(T(-1000));
     index i = 0;
     for (; i + width<T> <= n; i += width<T>) {
-        const batch<T> e = xsimd::exp(batch<T>::load_unaligned(x + i) - s);
+        const batch<T> d = batch<T>::load_unaligned(x + i) - s;
+        const batch<T> e = xsimd::exp(xsimd::select(d < floor, floor, d));
         e.store_unaligned(y + i);
         acc += e;
     }
