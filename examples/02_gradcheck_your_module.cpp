@@ -12,7 +12,9 @@
 //   3. give gradcheck the loss, a function that runs forward and backward and fills the analytic
 //      gradients, and each tensor to check with the span its gradient lands in;
 //   4. print the report: one row per tensor, FAILED where the backward disagrees with
-//      (L(v + h) - L(v - h)) / 2h.
+//      (L(v + h) - L(v - h)) / 2h, with the worst element as a multi-index, both values, its error over
+//      its tolerance (err/tol, above 1 fails), and below the table the usual cause when one fits (a
+//      gradient exactly 2x the slope: it accumulated twice, or was not zeroed first).
 // The defaults (h = 1e-6, pass when |analytic - numeric| <= 1e-6 + 1e-5 max(|analytic|, |numeric|))
 // suit double; check::gradcheck_options changes them, and checks a random subset of the elements of
 // tensors too large to check whole.
@@ -100,9 +102,11 @@ bool check_module(bool forget_tanh_derivative) {
         module.backward(x, probe, dx, forget_tanh_derivative);
     };
     // Each tensor to check: its name, its values (gradcheck moves them one at a time, then restores
-    // them) and where `gradients` leaves its analytic gradient.
+    // them), where `gradients` leaves its analytic gradient, and its shape (the report names the worst
+    // element as (row, column)).
     const loramoe::check::gradcheck_report report = loramoe::check::gradcheck(
-        loss, gradients, {{"x", x, dx}, {"W", module.w, module.dw}, {"s", module.s, module.ds}});
+        loss, gradients,
+        {{"x", x, dx, {m, k}}, {"W", module.w, module.dw, {n, k}}, {"s", module.s, module.ds, {n}}});
     fmt::print("{}", report.table());
     return report.passed();
 }

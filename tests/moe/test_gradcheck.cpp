@@ -188,6 +188,81 @@ TEST_SUITE("gradcheck") {
         CHECK(v == std::vector<double>{0.5, -1.25, 2.0});  // restored
     }
 
+    TEST_CASE("gradcheck explains itself: multi-index, tolerances, err/tol, and the usual causes named") {
+        // L = sum_k c_k v_k^2 over a (2, 3) tensor: dL/dv = 2 c v.
+        loramoe::tensor<double, loramoe::cpu> v({2, 3}), grad({2, 3});
+        for (loramoe::index k = 0; k < 6; ++k) v.data()[k] = 0.5 + 0.25 * static_cast<double>(k);
+        auto loss = [&] {
+            double total = 0;
+            for (loramoe::index k = 0; k < 6; ++k)
+                total += static_cast<double>(k + 1) * v.data()[k] * v.data()[k];
+            return total;
+        };
+        auto right = [&] {
+            for (loramoe::index k = 0; k < 6; ++k)
+                grad.data()[k] = 2.0 * static_cast<double>(k + 1) * v.data()[k];
+        };
+        const std::vector<loramoe::check::gradcheck_tensor> tensors = {{"v", v, grad}};
+        const auto good = loramoe::check::gradcheck(loss, right, tensors);
+        CHECK(good.passed());
+        CHECK(good.tensors[0].worst_ratio <= 1);
+        CHECK(good.table().find("an element passes when |analytic - numeric| <= 1e-06 + 1e-05") !=
+              std::string::npos);
+        // One wrong element: named as (row, column), with its tolerance and ratio.
+        const auto one = loramoe::check::gradcheck(
+            loss, [&] { right(), grad.data()[5] *= 1.01; }, tensors);
+        CHECK_FALSE(one.passed());
+        CHECK(one.tensors[0].worst_position == std::vector<loramoe::index>{1, 2});
+        CHECK(one.tensors[0].worst_ratio > 1);
+        CHECK(one.tensors[0].worst_tolerance ==
+              doctest::Approx(1e-6 + 1e-5 * std::abs(one.tensors[0].worst_analytic)));
+        CHECK(one.table().find("(1, 2)") != std::string::npos);
+        // The usual causes, read from the ratio of the two values.
+        auto cause = [&](double factor) {
+            return loramoe::check::gradcheck(
+                       loss,
+                       [&] {
+                           right();
+                           for (loramoe::index k = 0; k < 6; ++k) grad.data()[k] *= factor;
+                       },
+                       tensors)
+                .table();
+        };
+        CHECK(cause(2).find("accumulated twice, or not zeroed") != std::string::npos);
+        CHECK(cause(0.5).find("a term missing") != std::string::npos);
+        CHECK(cause(-1).find("a sign flipped") != std::string::npos);
+        CHECK(cause(0).find("`gradients` did not write it") != std::string::npos);
+    }
+
+    TEST_CASE("gradcheck: float tensors are checked over the step float took; atol-only passes are marked") {
+        std::vector<float> v = {0.5F, -1.25F, 2.0F}, grad(3);
+        auto loss = [&] {
+            double total = 0;
+            for (float x : v) total += static_cast<double>(x) * x * x;
+            return total;
+        };
+        auto right = [&] {
+            for (int i = 0; i < 3; ++i) grad[i] = 3 * v[i] * v[i];
+        };
+        loramoe::check::gradcheck_options options;
+        options.step = 1e-3;
+        options.absolute_tolerance = 1e-3;
+        options.relative_tolerance = 1e-3;
+        const auto report = loramoe::check::gradcheck(loss, right, {{"v", v, grad}}, options);
+        CHECK(report.passed());
+        CHECK(report.tensors[0].in_float);
+        CHECK(report.table().find(" float") != std::string::npos);
+        CHECK(v == std::vector<float>{0.5F, -1.25F, 2.0F});  // restored exactly
+        // A gradient off by 1e-7 where it is 1e-9: past rtol, within atol: "ok (atol)", not plain "ok".
+        std::vector<double> w = {1e-5}, dw(1);
+        auto tiny_loss = [&] { return w[0] * w[0] / 2; };
+        const auto atol_only =
+            loramoe::check::gradcheck(tiny_loss, [&] { dw[0] = w[0] + 1e-7; }, {{"w", w, dw}});
+        CHECK(atol_only.passed());
+        CHECK(atol_only.tensors[0].passed_by_absolute);
+        CHECK(atol_only.table().find("ok (atol)") != std::string::npos);
+    }
+
     TEST_CASE("gradcheck: LBC (cv2) with the official and custom expert types") {
         using namespace gradcheck_test;
         using loramoe::index;
