@@ -78,7 +78,8 @@ int main(int argc, char** argv) {
     };
     const auto report = loramoe::check::gradcheck(loss, gradients, {{"x", x, dx, {m, d}}, {"w", w, dw, {d}}});
     fmt::print("{} backward:\n{}", solution ? "the solution's" : "your", report.table());
-    fmt::print("{}\n", report.passed() ? "right: every gradient matches the finite differences"
-                                       : "not yet: see the rows that say FAILED, and the line under the table");
+    fmt::print("{}\n", report.passed()
+                           ? "right: every gradient matches the finite differences"
+                           : "not yet: see the rows that say FAILED, and the line under the table");
     return report.passed() ? 0 : 1;
 }

@@ -14,8 +14,8 @@
 namespace solutions {
 
 inline void rmsnorm_backward(const std::vector<double>& x, const std::vector<double>& w,
-                             const std::vector<double>& dy, std::size_t m, std::size_t d, std::vector<double>& dx,
-                             std::vector<double>& dw) {
+                             const std::vector<double>& dy, std::size_t m, std::size_t d,
+                             std::vector<double>& dx, std::vector<double>& dw) {
     constexpr double eps = 1e-6;  // as the exercise's forward
     for (std::size_t t = 0; t < m; ++t) {
         const double* xt = &x[t * d];
