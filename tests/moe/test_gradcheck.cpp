@@ -263,6 +263,34 @@ TEST_SUITE("gradcheck") {
         CHECK(atol_only.table().find("ok (atol)") != std::string::npos);
     }
 
+    TEST_CASE("gradcheck: a gradient not zeroed between calls fails on fresh buffers, its cause named") {
+        // L = sum_k v_k^2 / 2: dL/dv = v. Fresh, zeroed buffers hide `+=` on one call; the second call shows
+        // it.
+        std::vector<double> v = {0.5, -1.25, 2.0, 0.75}, grad(4);
+        auto loss = [&] {
+            double total = 0;
+            for (double x : v) total += x * x / 2;
+            return total;
+        };
+        auto accumulating = [&] {
+            for (std::size_t k = 0; k < v.size(); ++k) grad[k] += v[k];
+        };
+        const auto report = loramoe::check::gradcheck(loss, accumulating, {{"v", v, grad, {2, 2}}});
+        CHECK_FALSE(report.passed());
+        CHECK_FALSE(report.tensors[0].repeatable);
+        CHECK(report.tensors[0].worst_ratio <= 1);  // the first call's values match the slope
+        CHECK(report.tensors[0].unrepeated_position == std::vector<loramoe::index>{1, 0});  // |v| largest
+        CHECK(report.tensors[0].second_call == doctest::Approx(2 * report.tensors[0].first_call));
+        const std::string table = report.table();
+        CHECK(table.find("v at (1, 0): a second call of `gradients` gave 4.000000e+00 where the first gave "
+                         "2.000000e+00: the gradient accumulates across calls") != std::string::npos);
+        // Zeroed first, the same backward passes.
+        std::fill(grad.begin(), grad.end(), 0.0);
+        CHECK(loramoe::check::gradcheck(
+                  loss, [&] { std::fill(grad.begin(), grad.end(), 0.0), accumulating(); }, {{"v", v, grad}})
+                  .passed());
+    }
+
     TEST_CASE("gradcheck: LBC (cv2) with the official and custom expert types") {
         using namespace gradcheck_test;
         using loramoe::index;

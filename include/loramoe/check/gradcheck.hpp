@@ -6,11 +6,12 @@
 // An element passes when |analytic - numeric| <= absolute_tolerance + relative_tolerance * max(|a|, |n|).
 // The report gives, per tensor, the worst absolute and relative errors, the element that came closest
 // to (or went furthest past) its tolerance as a multi-index with both values and its error-to-tolerance
-// ratio, the tolerances, and for a failure the usual cause when one fits (2x: accumulated twice or not
-// zeroed; 0.5x: a term missing; -1x: a sign). To check your own module: write L as a scalar of
-// its inputs and parameters (a random projection <y, w> of the output is the usual choice), hand the
-// tensors and a function that fills their analytic gradients to gradcheck, and print the report
-// (examples/02_gradcheck_your_module.cpp).
+// ratio, the tolerances, and for a failure the usual cause when one fits: two calls of `gradients` that
+// disagree (not zeroed), 2x (accumulated twice), 0.5x (a term missing), -1x (a sign).
+//
+// To check your own module: write L as a scalar of its inputs and parameters (a random projection
+// <y, w> of the output is the usual choice), hand the tensors and a function that fills their analytic
+// gradients to gradcheck, and print the report (examples/02_gradcheck_your_module.cpp).
 
 #include <algorithm>
 #include <cmath>
@@ -91,22 +92,35 @@ struct gradcheck_result {
     double worst_tolerance = 0;       // the tolerance there
     double worst_ratio = 0;           // error / tolerance there: above 1 fails
     bool passed_by_absolute = false;  // some element's relative error passed rtol only through atol
+    bool repeatable = true;           // a second call of `gradients` gave the same gradient (within tol)
+    std::vector<index> unrepeated_position;  // where the two calls differed most, and their values
+    double first_call = 0;
+    double second_call = 0;
     bool passed = true;
 
-    // The usual causes of a failure, read from the worst element; empty when it passed.
+    // The usual cause of a failure, "at (position): why"; empty when it passed or none fits.
     std::string diagnosis() const {
         if (passed) return {};
+        if (!repeatable)
+            return fmt::format(
+                "at ({}): a second call of `gradients` gave {:.6e} where the first gave {:.6e}: the gradient "
+                "accumulates across calls (zero it at the start of `gradients`: parameter gradients add up "
+                "by design), or depends on state that changes between calls (a counter, a dropout mask)",
+                fmt::join(unrepeated_position, ", "), second_call, first_call);
         const double a = worst_analytic, n = worst_numeric;
+        const std::string at = fmt::format("at ({}): ", fmt::join(worst_position, ", "));
         if (n == 0 && a != 0)
-            return "the numeric slope is 0: the loss does not depend on this tensor (a path not connected)";
-        if (a == 0 && n != 0) return "the analytic gradient is 0: `gradients` did not write it";
+            return at +
+                   "the numeric slope is 0: the loss does not depend on this tensor (a path not connected)";
+        if (a == 0 && n != 0) return at + "the analytic gradient is 0: `gradients` did not write it";
         const double r = a / n;
         if (std::abs(r - 2) < 0.01)
-            return "analytic is 2x numeric: the gradient accumulated twice, or not zeroed before `gradients` "
-                   "ran";
+            return at +
+                   "analytic is 2x numeric: the gradient accumulated twice, or not zeroed before "
+                   "`gradients` ran";
         if (std::abs(r - 0.5) < 0.005)
-            return "analytic is half the numeric: a term missing (a factor 2, or one of two paths)";
-        if (std::abs(r + 1) < 0.01) return "analytic is minus the numeric: a sign flipped";
+            return at + "analytic is half the numeric: a term missing (a factor 2, or one of two paths)";
+        if (std::abs(r + 1) < 0.01) return at + "analytic is minus the numeric: a sign flipped";
         return {};
     }
 };
@@ -138,7 +152,7 @@ struct gradcheck_report {
             options.absolute_tolerance, options.relative_tolerance, options.step);
         for (const auto& t : tensors)
             if (const std::string why = t.diagnosis(); !why.empty())
-                out += fmt::format("{} at ({}): {}\n", t.name, fmt::join(t.worst_position, ", "), why);
+                out += fmt::format("{} {}\n", t.name, why);
         return out;
     }
 };
@@ -157,7 +171,9 @@ inline std::vector<index> position_of(index k, const shape_type& shape) {
 }  // namespace detail
 
 // `loss` computes the scalar L from the current values; `gradients` computes dL/d(values) of every
-// tensor into its `gradient` span (it is called once, before any value is perturbed).
+// tensor into its `gradient` span. `gradients` is called twice before any value is perturbed, and the
+// two calls must agree: a gradient that accumulates across calls (not zeroed at the start of
+// `gradients`) would otherwise pass on fresh, zeroed buffers. The first call's gradients are checked.
 inline gradcheck_report gradcheck(const std::function<double()>& loss, const std::function<void()>& gradients,
                                   const std::vector<gradcheck_tensor>& tensors,
                                   const gradcheck_options& options = {}) {
@@ -170,13 +186,43 @@ inline gradcheck_report gradcheck(const std::function<double()>& loss, const std
             fail<shape_error>("gradcheck: tensor '{}' has {} values but its shape {} holds {}", t.name,
                               size_of(t.values), t.shape, element_count(t.shape));
     }
+    auto current_gradient = [](const gradcheck_tensor& t) {
+        std::vector<double> values;
+        std::visit([&](auto g) { values.assign(g.begin(), g.end()); }, t.gradient);
+        return values;
+    };
+    auto tolerance_of = [&](double a, double b) {
+        return options.absolute_tolerance + options.relative_tolerance * std::max(std::abs(a), std::abs(b));
+    };
     gradients();
+    std::vector<std::vector<double>> first_call;
+    for (const auto& t : tensors) first_call.push_back(current_gradient(t));
+    gradients();
+
     gradcheck_report report;
     report.options = options;
     random_generator rng(options.seed);
-    for (const auto& t : tensors) {
-        std::vector<double> analytic;
-        std::visit([&](auto g) { analytic.assign(g.begin(), g.end()); }, t.gradient);
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+        const gradcheck_tensor& t = tensors[i];
+        const std::vector<double>& analytic = first_call[i];
+        gradcheck_result result;
+        result.name = t.name;
+        result.in_float = std::holds_alternative<std::span<float>>(t.values);
+
+        const std::vector<double> second = current_gradient(t);
+        double worst_repeat = 1;
+        for (std::size_t k = 0; k < second.size(); ++k) {
+            if (std::isnan(second[k]) && std::isnan(analytic[k])) continue;  // the slope's check reports it
+            const double ratio = std::abs(second[k] - analytic[k]) / tolerance_of(second[k], analytic[k]);
+            if (ratio > worst_repeat || (std::isnan(ratio) && worst_repeat != INFINITY)) {
+                worst_repeat = std::isnan(ratio) ? INFINITY : ratio;
+                result.repeatable = result.passed = false;
+                result.unrepeated_position = detail::position_of(static_cast<index>(k), t.shape);
+                result.first_call = analytic[k];
+                result.second_call = second[k];
+            }
+        }
+
         std::vector<index> elements(analytic.size());
         std::iota(elements.begin(), elements.end(), index{0});
         if (options.max_elements_per_tensor > 0 &&
@@ -187,8 +233,6 @@ inline gradcheck_report gradcheck(const std::function<double()>& loss, const std
             std::sort(elements.begin(), elements.end());
         }
 
-        gradcheck_result result{.name = t.name,
-                                .in_float = std::holds_alternative<std::span<float>>(t.values)};
         double worst_ratio = -1;
         for (index k : elements) {
             // The central difference, over the step the value's type really took.
@@ -208,7 +252,7 @@ inline gradcheck_report gradcheck(const std::function<double()>& loss, const std
             const double a = analytic[static_cast<std::size_t>(k)];
             const double error = std::abs(a - numeric);
             const double size = std::max(std::abs(a), std::abs(numeric));
-            const double tolerance = options.absolute_tolerance + options.relative_tolerance * size;
+            const double tolerance = tolerance_of(a, numeric);
             result.checked += 1;
             result.max_absolute_error = std::max(result.max_absolute_error, error);
             if (size > 0) result.max_relative_error = std::max(result.max_relative_error, error / size);
