@@ -82,13 +82,14 @@ inline __mmask32 first32(index count) {
 }
 
 // rows[c] = column c of the 16 x 16 matrix of 32-bit words whose row r is rows[r].
-inline void transpose16(std::array<__m512i, 16>& rows) {
-    std::array<__m512i, 16> t;
+// Plain arrays: std::array<__m512i, N> drops the type's alignment attribute (g++ -Wignored-attributes).
+inline void transpose16(__m512i (&rows)[16]) {
+    __m512i t[16];
     for (int i = 0; i < 8; ++i) {  // t[2i], t[2i + 1]: rows 2i and 2i + 1 interleaved, by 128-bit lane
         t[2 * i] = _mm512_unpacklo_epi32(rows[2 * i], rows[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_epi32(rows[2 * i], rows[2 * i + 1]);
     }
-    std::array<__m512i, 16> s;  // s[4i + k], lane L: column 4L + k, rows 4i .. 4i + 3
+    __m512i s[16];  // s[4i + k], lane L: column 4L + k, rows 4i .. 4i + 3
     for (int i = 0; i < 4; ++i) {
         s[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
         s[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
@@ -141,7 +142,7 @@ private:
             const __mmask32 valid = first32(w.cols - column);  // odd K: the last pair's high half is 0
             const index stored = std::min<index>(16, pairs - q0);
             for (index j0 = 0; j0 < panel_width; j0 += 16) {
-                std::array<__m512i, 16> block;
+                __m512i block[16];
                 for (index r = 0; r < 16; ++r)
                     block[r] = j0 + r < rows
                                    ? _mm512_maskz_loadu_epi16(valid, bits(first_row + j0 + r, column))
