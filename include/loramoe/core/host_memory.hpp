@@ -42,14 +42,19 @@ inline long double host_memory_limit() {
     return limit;
 }
 
-// Refuses work whose memory cannot exist: value_error "WHAT need(s) B bytes (G GiB), more than the L GiB
-// of memory here; CHECK" when `bytes` (counted in long double: absurd sizes do not overflow) exceed
-// host_memory_limit().
-inline void require_host_memory(long double bytes, std::string_view what, std::string_view check) {
-    const long double limit = host_memory_limit();
+// Refuses work whose memory cannot exist: value_error "WHAT B bytes (G GiB), more than the L GiB WHERE;
+// CHECK" when `bytes` (counted in long double: absurd sizes do not overflow) exceed `limit`. WHAT ends
+// in "need(s)", WHERE says what the limit is ("of memory here"), CHECK what to look at.
+inline void require_memory(long double bytes, long double limit, std::string_view where,
+                           std::string_view what, std::string_view check) {
     if (bytes > limit)
-        fail<value_error>("{} {:.3g} bytes ({:.1f} GiB), more than the {:.1f} GiB of memory here; {}", what,
-                          bytes, bytes / 0x1p30L, limit / 0x1p30L, check);
+        fail<value_error>("{} {:.3g} bytes ({:.1f} GiB), more than the {:.1f} GiB {}; {}", what, bytes,
+                          bytes / 0x1p30L, limit / 0x1p30L, where, check);
+}
+
+// The same against host_memory_limit().
+inline void require_host_memory(long double bytes, std::string_view what, std::string_view check) {
+    require_memory(bytes, host_memory_limit(), "of memory here", what, check);
 }
 
 namespace detail {

@@ -396,27 +396,23 @@ private:
             (n.matrices * matrix_element + n.vectors * element) * (options.train_base ? 2 : 1);
         const long double adapter =
             adapters ? count_adapter_parameters(config, *adapters) * element * 2 : 0.0L;  // and gradients
+        // On the host, the memory here; elsewhere only sizes that cannot be counted (2^62 bytes).
         const long double limit =
             std::is_same_v<Backend, cpu> ? std::min(host_memory_limit(), 0x1p62L) : 0x1p62L;
         const std::string_view where =
             std::is_same_v<Backend, cpu> ? "of memory here" : "that sizes may reach";
-        if (base > limit)
-            fail<value_error>(
-                "config.json: the model's base weights{} need {:.3g} bytes ({:.1f} GiB), more than the "
-                "{:.1f} GiB "
-                "{}; check vocab_size ({}), hidden_size ({}), intermediate_size ({}) and num_hidden_layers "
-                "({})",
-                options.train_base ? " and their gradients" : "", base, base / 0x1p30L, limit / 0x1p30L,
-                where, config.vocab_size, config.hidden_size, config.intermediate_size,
-                config.num_hidden_layers);
-        if (base + adapter > limit)
-            fail<value_error>(
-                "adapter_config.json: the adapters and their gradients need {:.3g} bytes ({:.1f} GiB), more "
-                "than "
-                "the "
-                "{:.1f} GiB {} beside the base weights' {:.1f} GiB; check r ({}) and lora_nums ({})",
-                adapter, adapter / 0x1p30L, limit / 0x1p30L, where, base / 0x1p30L, adapters->rank,
-                adapters->experts);
+        require_memory(base, limit, where,
+                       fmt::format("config.json: the model's base weights{} need",
+                                   options.train_base ? " and their gradients" : ""),
+                       fmt::format("check vocab_size ({}), hidden_size ({}), intermediate_size ({}) and "
+                                   "num_hidden_layers ({})",
+                                   config.vocab_size, config.hidden_size, config.intermediate_size,
+                                   config.num_hidden_layers));
+        require_memory(adapter, limit - base,
+                       fmt::format("{} beside the base weights' {:.1f} GiB", where, base / 0x1p30L),
+                       "adapter_config.json: the adapters and their gradients need",
+                       fmt::format("check r ({}) and lora_nums ({})", adapters ? adapters->rank : 0,
+                                   adapters ? adapters->experts : 0));
         return config;
     }
 
