@@ -196,11 +196,12 @@ public:
 
     // --- backward -----------------------------------------------------------------------------------
 
-    // Given dy = dL/dy, for L = <y, dy> + balance_weight * balance_loss(gates):
-    //   dB_cat += dy^T (s g o h)                         dhs = dy B_cat
-    //   dh = s g o dhs                                   dg_i = s sum_j dhs_ij h_ij  + balance_weight
-    //   dloss/dg_i dz = g o (dg - <g, dg>)                          dP = [dh | dz] d[A_cat; W_r] += dP^T x dx
-    //   = dy W0 + dP [A_cat; W_r]
+    // Given dy = dL/dy, for L = <y, dy> + balance_weight * balance_loss(gates) (docs/tutorial.md, 2-4):
+    //   dB_cat += dy^T hs,  hs = s G o h            (G: each gate repeated r times)
+    //   dhs = dy B_cat,  dh = s G o dhs,  dg_i = s sum over expert i's columns of dhs o h
+    //   dg += balance_weight dloss/dg                (before the softmax's backward)
+    //   dz = g o (dg - <g, dg>) + balance_weight dloss/dz
+    //   dP = [dh | dz],  d[A_cat; W_r] += dP^T x,  dx = dy W0 + dP [A_cat; W_r]
     // and, when the base is trainable, dW0 += dy^T x, db += sum_t dy. dx may be empty (not needed);
     // it is overwritten, or accumulated into with gradient_mode::accumulate.
     void backward(matrix_view<const T> x, matrix_view<const T> dy, const routing_batch<T>& batch,
