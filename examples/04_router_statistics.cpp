@@ -13,7 +13,7 @@
 // type-1 experts, the "type-1 share", says how much of the routing mass for data of task type c
 // goes to the knowledge experts.
 //
-// What the LBC asks of these numbers (docs/tutorial.md, section 2): it is smallest when
+// What the LBC asks of these numbers (docs/tutorial.md, section 4): it is smallest when
 // I[n] * Q[n] is the same for every expert, where I = 1 + delta for the experts whose type matches
 // the sample's and 1 - delta for the others. Then the matching group gets (1 - delta) / 2 of the
 // mass when the two groups are equally large: 0.45 for delta = 0.1, slightly LESS than the other

@@ -1,14 +1,14 @@
 // Exercise 06: write RMSNorm's backward, and let gradcheck tell you when it is right.
 //
-// RMSNorm, as in LLaMA, per row of D features (docs/tutorial.md, section 3):
+// RMSNorm, as in LLaMA, per row of D features (docs/tutorial.md, section 5):
 //
 //   rstd = 1 / sqrt(mean(x^2) + eps)      a scalar per row
-//   n    = x rstd                         (D)
-//   y    = w o n                          (D)
+//   x̂    = x rstd                         (D)
+//   y    = γ ⊙ x̂                          (D)    γ, the weight, is `w` below
 //
 // Your task: fill in `your_backward` below. Given dy (M, D), write dx (M, D), overwriting it, and add
-// the weight's gradient into dw (D): parameter gradients accumulate. Hint: n_j depends on x_j directly
-// and on every x_k through rstd, with d rstd / d x_k = -rstd^3 x_k / D.
+// the weight's gradient into dw (D): parameter gradients accumulate. Hint: x̂_j depends on x_j directly
+// and on every x_k through rstd, with ∂rstd/∂x_k = -rstd^3 x_k / D.
 //
 // Run:  cmake --build --preset release --target 06_exercise_rmsnorm && build/release/bin/06_exercise_rmsnorm
 // As shipped, your_backward writes nothing, and the report says so ("the analytic gradient is 0").
@@ -34,7 +34,7 @@ namespace {
 
 constexpr double eps = 1e-6;
 
-// y = w o (x rstd), row by row; x and y are (m, d) row-major.
+// y = w ⊙ (x rstd), row by row; x and y are (m, d) row-major.
 void rmsnorm_forward(const std::vector<double>& x, const std::vector<double>& w, std::size_t m, std::size_t d,
                      std::vector<double>& y) {
     for (std::size_t t = 0; t < m; ++t) {
@@ -72,8 +72,7 @@ int main(int argc, char** argv) {
         return l;
     };
     auto gradients = [&] {
-        std::fill(dw.begin(), dw.end(), 0.0);  // dw accumulates: zero it first
-        std::fill(dx.begin(), dx.end(), 0.0);
+        std::fill(dw.begin(), dw.end(), 0.0);  // dw accumulates: zero it first; dx is yours to overwrite
         backward(x, w, probe, m, d, dx, dw);
     };
     const auto report = loramoe::check::gradcheck(loss, gradients, {{"x", x, dx, {m, d}}, {"w", w, dw, {d}}});

@@ -1,10 +1,10 @@
 #pragma once
 // The solution of exercise 06 (examples/06_exercise_rmsnorm.cpp): try it yourself first.
 //
-// Per row, with dn = dy o w and n = x rstd:
-//   dx_k = dn_k rstd + sum_j dn_j x_j (-rstd^3 x_k / D)
-//        = rstd (dn_k - n_k mean(dn o n))
-//   dw  += dy o n
+// Per row, with dx̂ = dy ⊙ γ (γ is `w`) and x̂ = x rstd (docs/tutorial.md, section 5):
+//   dx_k = dx̂_k rstd + sum_j dx̂_j x_j (-rstd^3 x_k / D)
+//        = rstd (dx̂_k - x̂_k mean(dx̂ ⊙ x̂))
+//   dγ  += dy ⊙ x̂
 // The library's version, vectorised and threaded, is rmsnorm_backward in include/loramoe/cpu/rmsnorm.hpp.
 
 #include <cmath>
@@ -23,11 +23,11 @@ inline void rmsnorm_backward(const std::vector<double>& x, const std::vector<dou
         double square_sum = 0;
         for (std::size_t j = 0; j < d; ++j) square_sum += xt[j] * xt[j];
         const double rstd = 1 / std::sqrt(square_sum / static_cast<double>(d) + eps);
-        double mean_dn_n = 0;  // mean(dn o n)
-        for (std::size_t j = 0; j < d; ++j) mean_dn_n += dyt[j] * w[j] * xt[j] * rstd;
-        mean_dn_n /= static_cast<double>(d);
+        double mean_dxhat_xhat = 0;  // mean(dx̂ ⊙ x̂)
+        for (std::size_t j = 0; j < d; ++j) mean_dxhat_xhat += dyt[j] * w[j] * xt[j] * rstd;
+        mean_dxhat_xhat /= static_cast<double>(d);
         for (std::size_t j = 0; j < d; ++j) {
-            dx[t * d + j] = rstd * (dyt[j] * w[j] - xt[j] * rstd * mean_dn_n);
+            dx[t * d + j] = rstd * (dyt[j] * w[j] - xt[j] * rstd * mean_dxhat_xhat);
             dw[j] += dyt[j] * xt[j] * rstd;
         }
     }
