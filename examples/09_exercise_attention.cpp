@@ -39,7 +39,7 @@
 
 namespace {
 
-// a (s, s) = the causal softmax of q k^T / sqrt(dh), and ⊙ = a v (s, dh); q, k, v (s, dh), row-major.
+// a (s, s) = the causal softmax of q k^T / sqrt(dh), and o = a v (s, dh); q, k, v (s, dh), row-major.
 void attention_forward(const std::vector<double>& q, const std::vector<double>& k,
                        const std::vector<double>& v, std::size_t s, std::size_t dh, std::vector<double>& a,
                        std::vector<double>& o) {
