@@ -19,14 +19,14 @@ except ImportError:
 
 path = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__).parents[2] / "docs/tutorial.md")
 text = path.read_text(encoding="utf-8")
-blocks = [(text.count("\n", 0, m.start()) + 2, m.group(1))
+# (line of the block's first statement, the heading above it, its code)
+blocks = [(text.count("\n", 0, m.start()) + 2, re.findall(r"^#+ (.*)$", text[:m.start()], re.M)[-1], m.group(1))
           for m in re.finditer(r"^```python\n(.*?)^```$", text, re.S | re.M)]
 if not blocks:
     sys.exit(f"check_tutorial: {path} has no python block")
 
 namespace = {"__name__": "tutorial"}
-for line, code in blocks:
-    heading = [h for h in re.findall(r"^#+ (.*)$", text[:text.index(code)], re.M)][-1]
+for line, heading, code in blocks:
     try:
         exec(compile(code, f"{path.name}:{line}", "exec"), namespace)
     except Exception:
